@@ -1,0 +1,104 @@
+"""Choice of the kernel backend and of the number of threads, in one place.
+
+``FASTEM_BACKEND=python`` forces the pure NumPy backend; ``FASTEM_BACKEND=cython``
+requires the compiled one (ImportError if it is missing). By default the
+compiled backend is used when it imports, else the pure one with a warning.
+"""
+
+import os
+import warnings
+
+from . import _pure
+
+__all__ = ["get_backend", "backend_info", "effective_n_threads"]
+
+_ENV_VAR = "FASTEM_BACKEND"
+_NAMES = ("cython", "python")
+_default = None
+
+
+def _compiled():
+    from . import _kernels
+
+    return _kernels
+
+
+def _default_backend():
+    global _default
+    if _default is not None:
+        return _default
+    choice = os.environ.get(_ENV_VAR, "").strip().lower()
+    if choice == "python":
+        _default = _pure
+    elif choice == "cython":
+        try:
+            _default = _compiled()
+        except (ImportError, OSError) as exc:
+            raise ImportError(
+                f"{_ENV_VAR}=cython but the compiled extension fastem._kernels "
+                f"cannot be imported ({exc}); reinstall fastem with a C compiler"
+            ) from exc
+    elif choice in ("", "auto"):
+        try:
+            _default = _compiled()
+        except (ImportError, OSError) as exc:
+            warnings.warn(
+                f"fastem's compiled extension is unavailable ({exc}); using the "
+                "slower pure NumPy backend",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+            _default = _pure
+    else:
+        raise ValueError(
+            f"{_ENV_VAR} must be 'cython', 'python' or unset, got {choice!r}"
+        )
+    return _default
+
+
+def get_backend(backend=None):
+    """Return the kernel module for ``backend`` ('cython', 'python' or None)."""
+    if backend is None:
+        return _default_backend()
+    if backend == "python":
+        return _pure
+    if backend == "cython":
+        return _compiled()
+    raise ValueError(f"backend must be 'cython', 'python' or None, got {backend!r}")
+
+
+def backend_name(module):
+    return "python" if module is _pure else "cython"
+
+
+def effective_n_threads(n_threads, module):
+    """Resolve ``n_threads`` (None: the backend's default) to a positive int."""
+    if n_threads is None:
+        return max(1, int(module.max_threads()))
+    if isinstance(n_threads, bool) or not isinstance(n_threads, int) or n_threads < 1:
+        raise ValueError(f"n_threads must be None or an int >= 1, got {n_threads!r}")
+    return n_threads
+
+
+def backend_info(backend=None):
+    """Describe the kernel backend in use.
+
+    Parameters
+    ----------
+    backend : {None, 'cython', 'python'}, default=None
+        The backend to describe; None describes the default one.
+
+    Returns
+    -------
+    dict
+        ``backend`` ('cython' or 'python'), ``openmp`` (bool: the kernels run
+        threaded), ``max_threads`` (int: threads used when ``n_threads`` is
+        None) and ``build_flags`` (str: compiler flags of the extension, or '').
+    """
+    module = get_backend(backend)
+    return {
+        "backend": backend_name(module),
+        "openmp": bool(module.openmp_enabled),
+        "max_threads": effective_n_threads(None, module),
+        "build_flags": getattr(module, "build_flags", ""),
+    }

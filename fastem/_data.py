@@ -1,0 +1,223 @@
+"""The observed entries of a partially observed matrix, in validated CSR form.
+
+Every kernel reads its data through an :class:`ObservedData`, whose arrays are
+checked once, here, so that compiled code can trust them.
+"""
+
+import numpy as np
+import scipy.sparse as sp
+
+__all__ = ["ObservedData", "as_observed"]
+
+_FLOAT_DTYPES = (np.float32, np.float64)
+_INDEX_DTYPES = (np.int32, np.int64)
+
+
+class ObservedData:
+    """Observed entries of an ``(n_samples, n_features)`` matrix in CSR order.
+
+    Parameters
+    ----------
+    data : ndarray of shape (nnz,), float32 or float64
+        Observed values, row by row.
+    indices : ndarray of shape (nnz,), int32 or int64
+        Column of each observed value.
+    indptr : ndarray of shape (n_samples + 1,), same dtype as ``indices``
+        Row ``u`` owns ``data[indptr[u]:indptr[u + 1]]``.
+    n_features : int
+        Number of columns.
+
+    Raises
+    ------
+    ValueError, TypeError
+        If the arrays do not describe a valid CSR matrix with finite values.
+
+    Notes
+    -----
+    The arrays are kept read-only; a row may not name the same column twice.
+    """
+
+    __slots__ = ("data", "indices", "indptr", "n_samples", "n_features")
+
+    def __init__(self, data, indices, indptr, n_features):
+        data = np.asarray(data)
+        indices = np.asarray(indices)
+        indptr = np.asarray(indptr)
+        if data.dtype not in _FLOAT_DTYPES:
+            raise TypeError(
+                f"observed values must be float32 or float64, got {data.dtype}"
+            )
+        if indices.dtype not in _INDEX_DTYPES or indptr.dtype != indices.dtype:
+            raise TypeError(
+                "CSR indices and indptr must share one dtype, int32 or int64; "
+                f"got {indices.dtype} and {indptr.dtype}"
+            )
+        if data.ndim != 1 or indices.ndim != 1 or indptr.ndim != 1:
+            raise ValueError("CSR data, indices and indptr must be 1-D arrays")
+        n_features = int(n_features)
+        if n_features < 1:
+            raise ValueError(f"n_features must be at least 1, got {n_features}")
+        nnz = data.shape[0]
+        if indices.shape[0] != nnz:
+            raise ValueError(
+                f"CSR data has {nnz} values but indices has {indices.shape[0]}"
+            )
+        if indptr.shape[0] < 1:
+            raise ValueError("CSR indptr must have n_samples + 1 >= 1 entries")
+        if indptr[0] != 0 or indptr[-1] != nnz:
+            raise ValueError(
+                f"CSR indptr must start at 0 and end at nnz={nnz}; "
+                f"got {indptr[0]} and {indptr[-1]}"
+            )
+        row_counts = np.diff(indptr)
+        if row_counts.size and row_counts.min() < 0:
+            raise ValueError("CSR indptr must be non-decreasing")
+        if nnz:
+            if indices.min() < 0 or indices.max() >= n_features:
+                raise ValueError(
+                    f"CSR column indices must lie in [0, {n_features}); "
+                    f"got values in [{indices.min()}, {indices.max()}]"
+                )
+            if not np.isfinite(data).all():
+                raise ValueError(
+                    "observed values must be finite; mark missing entries as "
+                    "missing instead of storing NaN or inf"
+                )
+            _check_no_duplicates(indices, indptr, n_features)
+        self.data = _read_only(data)
+        self.indices = _read_only(indices)
+        self.indptr = _read_only(indptr)
+        self.n_samples = indptr.shape[0] - 1
+        self.n_features = n_features
+
+    @property
+    def shape(self):
+        return (self.n_samples, self.n_features)
+
+    @property
+    def nnz(self):
+        return self.data.shape[0]
+
+    @property
+    def row_counts(self):
+        """Number of observed entries in each row, as float64."""
+        return np.diff(self.indptr).astype(np.float64)
+
+    def to_csr(self, values=None):
+        """Return a scipy CSR matrix on these indices (sharing memory)."""
+        values = self.data if values is None else values
+        return sp.csr_matrix(
+            (values, self.indices, self.indptr), shape=self.shape, copy=False
+        )
+
+
+def _read_only(array):
+    array = np.ascontiguousarray(array)
+    if array.flags.writeable:
+        array = array.view()
+        array.flags.writeable = False
+    return array
+
+
+def _check_no_duplicates(indices, indptr, n_features):
+    # A repeated (row, column) pair has no meaning as an observation.
+    increasing = np.diff(indices) > 0
+    row_starts = indptr[1:-1]
+    row_starts = row_starts[(row_starts > 0) & (row_starts < indices.shape[0])]
+    increasing[row_starts - 1] = True  # pairs across a row boundary
+    if increasing.all():
+        return  # sorted rows (the usual case) cannot repeat a column
+    row_of_entry = np.repeat(
+        np.arange(indptr.shape[0] - 1, dtype=np.int64), np.diff(indptr)
+    )
+    keys = row_of_entry * n_features + indices
+    if np.unique(keys).shape[0] != keys.shape[0]:
+        raise ValueError(
+            "a row names the same column twice; sum or drop duplicate entries "
+            "first (scipy: X.sum_duplicates())"
+        )
+
+
+def as_observed(X, *, missing_values=np.nan, dtype=None):
+    """Return the observed entries of ``X`` as :class:`ObservedData`.
+
+    Parameters
+    ----------
+    X : {array-like, sparse matrix} of shape (n_samples, n_features)
+        Dense input: entries equal to ``missing_values`` are missing (NaN
+        matches NaN). Sparse input: the stored entries are the observed ones,
+        explicit zeros included; entries that are not stored are missing.
+    missing_values : float or None, default=np.nan
+        Marker of missing entries in dense input; None: nothing is missing.
+    dtype : {None, float32, float64}, default=None
+        Dtype of the observed values; None keeps float32 and turns anything
+        else into float64.
+
+    Returns
+    -------
+    ObservedData
+    """
+    if isinstance(X, ObservedData):
+        if dtype is None or X.data.dtype == dtype:
+            return X
+        return ObservedData(X.data.astype(dtype), X.indices, X.indptr, X.n_features)
+    if sp.issparse(X):
+        return _from_sparse(X, dtype)
+    return _from_dense(X, missing_values, dtype)
+
+
+def _value_dtype(dtype, given):
+    if given is not None:
+        given = np.dtype(given)
+        if given not in _FLOAT_DTYPES:
+            raise TypeError(f"dtype must be float32 or float64, got {given}")
+        return given
+    if dtype == np.float32:
+        return np.dtype(np.float32)
+    if dtype.kind not in "biuf":
+        raise TypeError(f"X must hold numbers, got dtype {dtype}")
+    return np.dtype(np.float64)
+
+
+def _check_2d(shape):
+    if len(shape) != 2:
+        raise ValueError(f"X must be 2-D (n_samples, n_features), got shape {shape}")
+    if shape[0] < 1 or shape[1] < 1:
+        raise ValueError(f"X must have at least one row and one column, got {shape}")
+
+
+def _from_sparse(X, dtype):
+    _check_2d(X.shape)
+    value_dtype = _value_dtype(X.dtype, dtype)
+    csr = X.tocsr()
+    if not csr.has_canonical_format:
+        # scipy's own rule for duplicates: they are summed.
+        csr = csr.copy()
+        csr.sum_duplicates()
+    indices, indptr = csr.indices, csr.indptr
+    if indices.dtype != indptr.dtype:
+        index_dtype = np.promote_types(indices.dtype, indptr.dtype)
+        indices, indptr = indices.astype(index_dtype), indptr.astype(index_dtype)
+    return ObservedData(
+        csr.data.astype(value_dtype, copy=False), indices, indptr, X.shape[1]
+    )
+
+
+def _from_dense(X, missing_values, dtype):
+    X = np.asarray(X)
+    _check_2d(X.shape)
+    value_dtype = _value_dtype(X.dtype, dtype)
+    if missing_values is None:
+        observed = np.ones(X.shape, dtype=bool)
+    elif isinstance(missing_values, float) and np.isnan(missing_values):
+        observed = ~np.isnan(X) if X.dtype.kind == "f" else np.ones(X.shape, dtype=bool)
+    else:
+        observed = X != missing_values
+    counts = observed.sum(axis=1)
+    nnz = int(counts.sum())
+    index_dtype = np.int32 if max(nnz, X.shape[1]) < 2**31 else np.int64
+    indptr = np.zeros(X.shape[0] + 1, dtype=index_dtype)
+    np.cumsum(counts, out=indptr[1:])
+    indices = np.nonzero(observed)[1].astype(index_dtype, copy=False)
+    data = X[observed].astype(value_dtype, copy=False)
+    return ObservedData(data, indices, indptr, X.shape[1])

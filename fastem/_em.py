@@ -1,0 +1,225 @@
+"""The EM driver: buffers, kernel calls, the M-step from statistics, convergence.
+
+Written once for both backends: a kernel call is one pass over the observed
+entries; everything else lives here.
+"""
+
+import math
+from typing import NamedTuple
+
+import numpy as np
+
+from ._backend import effective_n_threads, get_backend
+from ._data import ObservedData
+
+__all__ = [
+    "Params",
+    "SufficientStats",
+    "EMResult",
+    "check_params",
+    "log_weights",
+    "estep",
+    "fused_pass",
+    "mstep",
+    "run_em",
+]
+
+# The course scores a component with log(p_j + 1e-16), so that a component of
+# weight 0 stays finite.
+COURSE_WEIGHT_FLOOR = 1e-16
+
+
+class Params(NamedTuple):
+    """Spherical mixture parameters: means (K, d), variances (K,), weights (K,)."""
+
+    means: np.ndarray
+    variances: np.ndarray
+    weights: np.ndarray
+
+
+class SufficientStats:
+    """Per-pass sums over the observed entries (SPEC section 4), all float64."""
+
+    __slots__ = ("resp_sum", "resp_x_sum", "resp_obs_sum", "resp_sqdist_sum")
+
+    def __init__(self, n_components, n_features):
+        self.resp_sum = np.zeros(n_components)
+        self.resp_x_sum = np.zeros((n_components, n_features))
+        self.resp_obs_sum = np.zeros((n_components, n_features))
+        self.resp_sqdist_sum = np.zeros(n_components)
+
+    def arrays(self):
+        return (self.resp_sum, self.resp_x_sum, self.resp_obs_sum, self.resp_sqdist_sum)
+
+
+class EMResult(NamedTuple):
+    params: Params
+    post: np.ndarray
+    log_likelihood: float
+    n_iter: int
+    converged: bool
+
+
+def check_params(params, n_features):
+    """Return ``params`` as C-contiguous float64 arrays, or raise ValueError."""
+    means = np.ascontiguousarray(params.means, dtype=np.float64)
+    variances = np.ascontiguousarray(params.variances, dtype=np.float64)
+    weights = np.ascontiguousarray(params.weights, dtype=np.float64)
+    if means.ndim != 2 or means.shape[0] < 1:
+        raise ValueError(f"means must have shape (n_components, n_features), got {means.shape}")
+    n_components = means.shape[0]
+    if means.shape[1] != n_features:
+        raise ValueError(
+            f"means have {means.shape[1]} features but the data have {n_features}"
+        )
+    if variances.shape != (n_components,) or weights.shape != (n_components,):
+        raise ValueError(
+            f"variances and weights must have shape ({n_components},), "
+            f"got {variances.shape} and {weights.shape}"
+        )
+    if not (np.isfinite(means).all() and np.isfinite(variances).all()
+            and np.isfinite(weights).all()):
+        raise ValueError("mixture parameters must be finite")
+    if (variances <= 0).any():
+        raise ValueError(
+            "variances must be positive; a component has collapsed onto its "
+            "points (use min_variance > 0)"
+        )
+    if (weights < 0).any():
+        raise ValueError("mixture weights must be non-negative")
+    return Params(means, variances, weights)
+
+
+def log_weights(weights, weight_floor):
+    with np.errstate(divide="ignore"):
+        return np.log(weights + weight_floor)
+
+
+def _check_buffer(array, shape, name):
+    if (not isinstance(array, np.ndarray) or array.dtype != np.float64
+            or array.shape != shape or not array.flags.c_contiguous
+            or not array.flags.writeable):
+        raise ValueError(f"{name} must be a writeable C-contiguous float64 array of shape {shape}")
+
+
+def _check_data(X):
+    if not isinstance(X, ObservedData):
+        raise TypeError("kernels take ObservedData; convert with fastem._data.as_observed")
+
+
+def estep(X, params, *, weight_floor=COURSE_WEIGHT_FLOOR, backend=None,
+          n_threads=None, post=None, row_loglik=None):
+    """Posteriors and per-row log-likelihoods of ``X`` under ``params``.
+
+    Returns
+    -------
+    post : ndarray of shape (n_samples, n_components)
+    row_loglik : ndarray of shape (n_samples,)
+    """
+    _check_data(X)
+    params = check_params(params, X.n_features)
+    n_components = params.means.shape[0]
+    post = np.empty((X.n_samples, n_components)) if post is None else post
+    row_loglik = np.empty(X.n_samples) if row_loglik is None else row_loglik
+    _check_buffer(post, (X.n_samples, n_components), "post")
+    _check_buffer(row_loglik, (X.n_samples,), "row_loglik")
+    kernels = get_backend(backend)
+    kernels.estep_pass(
+        X.data, X.indices, X.indptr, params.means, params.variances,
+        log_weights(params.weights, weight_floor), post, row_loglik,
+        effective_n_threads(n_threads, kernels),
+    )
+    return post, row_loglik
+
+
+def fused_pass(X, params, post, row_loglik, stats, *, weight_floor=COURSE_WEIGHT_FLOOR,
+               hard=False, backend=None, n_threads=None):
+    """One pass: E-step into ``post``/``row_loglik``, M-step sums into ``stats``."""
+    _check_data(X)
+    params = check_params(params, X.n_features)
+    n_components = params.means.shape[0]
+    _check_buffer(post, (X.n_samples, n_components), "post")
+    _check_buffer(row_loglik, (X.n_samples,), "row_loglik")
+    _check_buffer(stats.resp_sum, (n_components,), "resp_sum")
+    _check_buffer(stats.resp_x_sum, (n_components, X.n_features), "resp_x_sum")
+    _check_buffer(stats.resp_obs_sum, (n_components, X.n_features), "resp_obs_sum")
+    _check_buffer(stats.resp_sqdist_sum, (n_components,), "resp_sqdist_sum")
+    kernels = get_backend(backend)
+    kernels.fused_pass(
+        X.data, X.indices, X.indptr, params.means, params.variances,
+        log_weights(params.weights, weight_floor), bool(hard), post, row_loglik,
+        *stats.arrays(), effective_n_threads(n_threads, kernels),
+    )
+
+
+def mstep(stats, old_means, old_variances, n_samples, *, min_variance=0.25,
+          mean_threshold=1.0):
+    """New parameters from one pass's statistics (SPEC sections 2 and 4).
+
+    A mean coordinate moves only where its soft count N[j, i] reaches
+    ``mean_threshold`` (and is positive); a variance whose component saw no
+    observed entry keeps its old value. Variances are floored at
+    ``min_variance``.
+
+    Returns
+    -------
+    params : Params
+    sq_error : ndarray of shape (n_components,)
+        sum_u post[u, j] |x_u - new_means[j]|^2 over the observed entries.
+    """
+    counts = stats.resp_obs_sum
+    x_sums = stats.resp_x_sum
+    update = (counts >= mean_threshold) & (counts > 0)
+    means = old_means.copy()
+    np.divide(x_sums, counts, out=means, where=update)
+    shift = means - old_means
+    # Exact re-centring of the squared error from the old means to the new.
+    sq_error = (
+        stats.resp_sqdist_sum
+        - 2.0 * np.einsum("ji,ji->j", shift, x_sums - old_means * counts)
+        + np.einsum("ji,ji->j", shift * shift, counts)
+    )
+    np.maximum(sq_error, 0.0, out=sq_error)
+    total_counts = counts.sum(axis=1)
+    variances = old_variances.copy()
+    np.divide(sq_error, total_counts, out=variances, where=total_counts > 0)
+    np.maximum(variances, min_variance, out=variances)
+    weights = stats.resp_sum / n_samples
+    return Params(means, variances, weights), sq_error
+
+
+def run_em(X, params, *, tol=1e-6, max_iter=None, min_variance=0.25,
+           mean_threshold=1.0, weight_floor=COURSE_WEIGHT_FLOOR, backend=None,
+           n_threads=None, callback=None):
+    """EM from ``params`` until LL_new - LL_old <= tol * |LL_new|.
+
+    One loop iteration is one fused pass (E-step and M-step statistics)
+    followed by the M-step. Returns the parameters of the last M-step with
+    the posteriors and log-likelihood of the last E-step, as the course does.
+    ``callback(iteration, log_likelihood)`` is called after each iteration.
+    """
+    _check_data(X)
+    params = check_params(params, X.n_features)
+    kernels = get_backend(backend)
+    n_threads = effective_n_threads(n_threads, kernels)
+    n_components = params.means.shape[0]
+    post = np.empty((X.n_samples, n_components))
+    row_loglik = np.empty(X.n_samples)
+    stats = SufficientStats(n_components, X.n_features)
+    previous = None
+    n_iter = 0
+    converged = False
+    while max_iter is None or n_iter < max_iter:
+        fused_pass(X, params, post, row_loglik, stats, weight_floor=weight_floor,
+                   backend=backend, n_threads=n_threads)
+        log_likelihood = math.fsum(row_loglik)
+        params, _ = mstep(stats, params.means, params.variances, X.n_samples,
+                          min_variance=min_variance, mean_threshold=mean_threshold)
+        n_iter += 1
+        if callback is not None:
+            callback(n_iter, log_likelihood)
+        if previous is not None and log_likelihood - previous <= tol * abs(log_likelihood):
+            converged = True
+            break
+        previous = log_likelihood
+    return EMResult(params, post, log_likelihood, n_iter, converged)

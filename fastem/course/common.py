@@ -1,0 +1,105 @@
+"""The course's ``common`` module: the mixture type, init, rmse, bic, plot."""
+
+from typing import NamedTuple, Tuple
+
+import numpy as np
+
+__all__ = ["GaussianMixture", "init", "rmse", "bic", "plot"]
+
+
+class GaussianMixture(NamedTuple):
+    """Spherical Gaussian mixture: ``mu`` (K, d), ``var`` (K,), ``p`` (K,)."""
+
+    mu: np.ndarray
+    var: np.ndarray
+    p: np.ndarray
+
+
+def init(X: np.ndarray, K: int, seed: int = 0) -> Tuple[GaussianMixture, np.ndarray]:
+    """Initialise a mixture from ``K`` random rows of ``X`` (the course's rule).
+
+    Uses NumPy's legacy global random state exactly as the course does, so the
+    same seed gives the same mixture digit for digit.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n, d)
+        Data, with missing entries (0 in the course's files) taken as they are.
+    K : int
+        Number of components, 1 <= K <= n.
+    seed : int, default=0
+        Seed of ``np.random.seed``.
+
+    Returns
+    -------
+    mixture : GaussianMixture
+        Means = the chosen rows; var[j] = mean over all entries of (X - mu_j)^2;
+        p = 1/K.
+    post : ndarray of shape (n, K)
+        1/K everywhere.
+    """
+    X = np.asarray(X)
+    if X.ndim != 2:
+        raise ValueError(f"X must be 2-D, got shape {X.shape}")
+    n, _ = X.shape
+    if not 1 <= K <= n:
+        raise ValueError(f"K must be between 1 and the number of rows ({n}), got {K}")
+    np.random.seed(seed)
+    p = np.ones(K) / K
+    mu = X[np.random.choice(n, K, replace=False)]
+    var = np.zeros(K)
+    for j in range(K):
+        var[j] = ((X - mu[j]) ** 2).mean()
+    post = np.ones((n, K)) / K
+    return GaussianMixture(mu, var, p), post
+
+
+def rmse(X: np.ndarray, Y: np.ndarray) -> float:
+    """Root mean squared difference over all entries."""
+    return np.sqrt(np.mean((np.asarray(X) - np.asarray(Y)) ** 2))
+
+
+def bic(X: np.ndarray, mixture: GaussianMixture, log_likelihood: float) -> float:
+    """Bayesian information criterion, course convention (higher is better).
+
+    ``log_likelihood - free_parameters / 2 * ln(n)`` with K*d + K + (K - 1)
+    free parameters for the spherical model.
+    """
+    n, d = np.shape(X)
+    K = mixture.mu.shape[0]
+    free_parameters = K * d + K + (K - 1)
+    return log_likelihood - 0.5 * free_parameters * np.log(n)
+
+
+def plot(X: np.ndarray, mixture: GaussianMixture, post: np.ndarray, title: str):
+    """Plot 2-D data coloured by their soft counts (needs matplotlib)."""
+    try:
+        import matplotlib.pyplot as plt
+        from matplotlib.patches import Arc, Circle
+    except ImportError as exc:  # matplotlib is optional
+        raise ImportError("plot needs matplotlib: pip install matplotlib") from exc
+    _, K = post.shape
+    percent = post / post.sum(axis=1).reshape(-1, 1)
+    fig, ax = plt.subplots()
+    ax.title.set_text(title)
+    ax.set_xlim((-20, 20))
+    ax.set_ylim((-20, 20))
+    radius = 0.25
+    colors = ["r", "b", "k", "y", "m", "c"]
+    for i, point in enumerate(X):
+        theta = 0
+        for j in range(K):
+            offset = percent[i, j] * 360
+            arc = Arc(point, radius, radius, angle=0, theta1=theta,
+                      theta2=theta + offset, edgecolor=colors[j % len(colors)])
+            ax.add_patch(arc)
+            theta += offset
+    for j in range(K):
+        mu = mixture.mu[j]
+        sigma = np.sqrt(mixture.var[j])
+        circle = Circle(mu, sigma, color=colors[j % len(colors)], fill=False)
+        ax.add_patch(circle)
+        legend = "mu = ({:0.2f}, {:0.2f})\n stdv = {:0.2f}".format(mu[0], mu[1], sigma)
+        ax.text(mu[0], mu[1], legend)
+    plt.axis("equal")
+    plt.show()
