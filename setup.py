@@ -12,6 +12,7 @@ FASTEM_CYTHON_DEBUG=1       turn bounds checking back on inside the kernels.
 """
 
 import os
+import platform
 import shlex
 import sys
 import tempfile
@@ -40,10 +41,11 @@ def _openmp_flags(compiler_type):
     return ["-fopenmp"], ["-fopenmp"]
 
 
-def _optimisation_flags(compiler_type):
+def _optimisation_flags(compiler_type, extension_name):
+    avx2 = extension_name.endswith("_avx2")
     if compiler_type == "msvc":
-        return ["/O2"]
-    return ["-O3", "-fno-math-errno"]
+        return ["/O2"] + (["/arch:AVX2"] if avx2 else [])
+    return ["-O3", "-fno-math-errno"] + (["-mavx2", "-mfma"] if avx2 else [])
 
 
 class BuildExt(build_ext):
@@ -73,33 +75,50 @@ class BuildExt(build_ext):
 
     def build_extensions(self):
         compiler_type = self.compiler.compiler_type
-        compile_args = _optimisation_flags(compiler_type)
-        link_args = []
-        openmp = False
+        openmp_compile, openmp_link = [], []
         if not _env_flag("FASTEM_DISABLE_OPENMP"):
-            omp_compile, omp_link = _openmp_flags(compiler_type)
-            if self._compiles_with_openmp(omp_compile, omp_link):
-                compile_args += omp_compile
-                link_args += omp_link
-                openmp = True
+            flags = _openmp_flags(compiler_type)
+            if self._compiles_with_openmp(*flags):
+                openmp_compile, openmp_link = flags
             else:
                 print("fastem: OpenMP not available; building serial kernels")
         for ext in self.extensions:
+            compile_args = _optimisation_flags(compiler_type, ext.name) + openmp_compile
             ext.extra_compile_args = list(ext.extra_compile_args or []) + compile_args
-            ext.extra_link_args = list(ext.extra_link_args or []) + link_args
+            ext.extra_link_args = list(ext.extra_link_args or []) + openmp_link
             ext.define_macros = list(ext.define_macros or []) + [
-                ("FASTEM_BUILD_OPENMP", "1" if openmp else "0"),
-                ("FASTEM_BUILD_FLAGS", '"%s"' % " ".join(compile_args + link_args)),
+                ("FASTEM_BUILD_FLAGS", '"%s"' % " ".join(dict.fromkeys(compile_args + openmp_link))),
             ]
+        super().build_extensions()
+
+    def build_extension(self, ext):
         try:
-            super().build_extensions()
+            super().build_extension(ext)
         except Exception as exc:
-            if _env_flag("FASTEM_REQUIRE_EXTENSION"):
+            # The AVX2 build is an optional extra; the portable one may be required.
+            if ext.name == "fastem._kernels" and _env_flag("FASTEM_REQUIRE_EXTENSION"):
                 raise
             print(
-                "fastem: WARNING: the compiled extension failed to build (%s); "
-                "the package will use its pure NumPy backend" % exc
+                f"fastem: WARNING: {ext.name} failed to build ({exc}); "
+                "fastem falls back to the portable kernels or the pure NumPy backend"
             )
+
+
+def _render_templates():
+    """Generate each ``.pyx`` from its Tempita template ``.pyx.tp``."""
+    from Cython import Tempita
+
+    template = "fastem/_kernels.pyx.tp"
+    with open(template) as f:
+        text = Tempita.sub(f.read())
+    # One source, two builds: portable, and for CPUs with AVX2 and FMA.
+    for target in ["fastem/_kernels.pyx", "fastem/_kernels_avx2.pyx"]:
+        if os.path.exists(target):
+            with open(target) as f:
+                if f.read() == text:
+                    continue
+        with open(target, "w") as f:
+            f.write(text)
 
 
 def _extensions():
@@ -112,10 +131,15 @@ def _extensions():
             raise
         print("fastem: WARNING: Cython is missing; building the pure package only")
         return []
+    _render_templates()
     debug = _env_flag("FASTEM_CYTHON_DEBUG")
-    extension = Extension("fastem._kernels", ["fastem/_kernels.pyx"])
+    extensions = [Extension("fastem._kernels", ["fastem/_kernels.pyx"])]
+    if platform.machine().lower() in ("x86_64", "amd64"):
+        extensions.append(
+            Extension("fastem._kernels_avx2", ["fastem/_kernels_avx2.pyx"])
+        )
     return cythonize(
-        [extension],
+        extensions,
         compiler_directives={
             "language_level": 3,
             "boundscheck": debug,

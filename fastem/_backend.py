@@ -3,6 +3,9 @@
 ``FASTEM_BACKEND=python`` forces the pure NumPy backend; ``FASTEM_BACKEND=cython``
 requires the compiled one (ImportError if it is missing). By default the
 compiled backend is used when it imports, else the pure one with a warning.
+The compiled kernels come in a portable build and, on x86-64, a build for CPUs
+with AVX2 and FMA, chosen at run time; ``FASTEM_SIMD=baseline`` forces the
+portable one.
 """
 
 import os
@@ -18,8 +21,16 @@ _default = None
 
 
 def _compiled():
+    """The compiled kernels, in their AVX2/FMA build where the CPU has it."""
     from . import _kernels
 
+    if _kernels.cpu_has_avx2_fma() and os.environ.get("FASTEM_SIMD", "") != "baseline":
+        try:
+            from . import _kernels_avx2
+
+            return _kernels_avx2
+        except ImportError:
+            pass
     return _kernels
 
 
@@ -71,6 +82,12 @@ def backend_name(module):
     return "python" if module is _pure else "cython"
 
 
+def _simd(module):
+    if module is _pure:
+        return "none"
+    return "avx2" if module.__name__.endswith("_avx2") else "baseline"
+
+
 def effective_n_threads(n_threads, module):
     """Resolve ``n_threads`` (None: the backend's default) to a positive int."""
     if n_threads is None:
@@ -93,12 +110,14 @@ def backend_info(backend=None):
     dict
         ``backend`` ('cython' or 'python'), ``openmp`` (bool: the kernels run
         threaded), ``max_threads`` (int: threads used when ``n_threads`` is
-        None) and ``build_flags`` (str: compiler flags of the extension, or '').
+        None), ``simd`` ('avx2', 'baseline' or 'none': which build of the
+        kernels runs) and ``build_flags`` (str: the extension's compiler flags).
     """
     module = get_backend(backend)
     return {
         "backend": backend_name(module),
         "openmp": bool(module.openmp_enabled),
         "max_threads": effective_n_threads(None, module),
+        "simd": _simd(module),
         "build_flags": getattr(module, "build_flags", ""),
     }
