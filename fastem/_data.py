@@ -26,6 +26,9 @@ class ObservedData:
         Row ``u`` owns ``data[indptr[u]:indptr[u + 1]]``.
     n_features : int
         Number of columns.
+    copy : bool, default=True
+        Copy the arrays, so that later changes to the caller's arrays cannot
+        invalidate the checks made here. False only for fresh arrays.
 
     Raises
     ------
@@ -39,10 +42,10 @@ class ObservedData:
 
     __slots__ = ("data", "indices", "indptr", "n_samples", "n_features")
 
-    def __init__(self, data, indices, indptr, n_features):
-        data = np.asarray(data)
-        indices = np.asarray(indices)
-        indptr = np.asarray(indptr)
+    def __init__(self, data, indices, indptr, n_features, *, copy=True):
+        data = np.array(data, copy=copy or None)
+        indices = np.array(indices, copy=copy or None)
+        indptr = np.array(indptr, copy=copy or None)
         if data.dtype not in _FLOAT_DTYPES:
             raise TypeError(
                 f"observed values must be float32 or float64, got {data.dtype}"
@@ -160,7 +163,8 @@ def as_observed(X, *, missing_values=np.nan, dtype=None):
     if isinstance(X, ObservedData):
         if dtype is None or X.data.dtype == dtype:
             return X
-        return ObservedData(X.data.astype(dtype), X.indices, X.indptr, X.n_features)
+        return ObservedData(X.data.astype(dtype), X.indices, X.indptr, X.n_features,
+                            copy=False)
     if sp.issparse(X):
         return _from_sparse(X, dtype)
     return _from_dense(X, missing_values, dtype)
@@ -203,13 +207,20 @@ def _from_sparse(X, dtype):
     )
 
 
+def _is_nan(value):
+    try:
+        return bool(np.isnan(value))
+    except TypeError:
+        return False
+
+
 def _from_dense(X, missing_values, dtype):
     X = np.asarray(X)
     _check_2d(X.shape)
     value_dtype = _value_dtype(X.dtype, dtype)
     if missing_values is None:
         observed = np.ones(X.shape, dtype=bool)
-    elif isinstance(missing_values, float) and np.isnan(missing_values):
+    elif _is_nan(missing_values):
         observed = ~np.isnan(X) if X.dtype.kind == "f" else np.ones(X.shape, dtype=bool)
     else:
         observed = X != missing_values
@@ -219,5 +230,5 @@ def _from_dense(X, missing_values, dtype):
     indptr = np.zeros(X.shape[0] + 1, dtype=index_dtype)
     np.cumsum(counts, out=indptr[1:])
     indices = np.nonzero(observed)[1].astype(index_dtype, copy=False)
-    data = X[observed].astype(value_dtype, copy=False)
-    return ObservedData(data, indices, indptr, X.shape[1])
+    data = X[observed].astype(value_dtype, copy=False)  # a fresh array
+    return ObservedData(data, indices, indptr, X.shape[1], copy=False)

@@ -18,6 +18,7 @@ __all__ = [
     "EMResult",
     "check_params",
     "log_weights",
+    "total_loglik",
     "estep",
     "fused_pass",
     "mstep",
@@ -85,9 +86,14 @@ def check_params(params, n_features):
             "variances must be positive; a component has collapsed onto its "
             "points (use min_variance > 0)"
         )
-    if (weights < 0).any():
-        raise ValueError("mixture weights must be non-negative")
+    if (weights < 0).any() or not weights.sum() > 0:
+        raise ValueError("mixture weights must be non-negative with a positive sum")
     return Params(means, variances, weights)
+
+
+def total_loglik(row_loglik):
+    """Exactly rounded sum: independent of how rows were split among threads."""
+    return math.fsum(row_loglik)
 
 
 def log_weights(weights, weight_floor):
@@ -199,6 +205,11 @@ def run_em(X, params, *, tol=1e-6, max_iter=None, min_variance=0.25,
     ``callback(iteration, log_likelihood)`` is called after each iteration.
     """
     _check_data(X)
+    if max_iter is not None and (isinstance(max_iter, bool) or not isinstance(max_iter, int)
+                                 or max_iter < 1):
+        raise ValueError(f"max_iter must be None or an int >= 1, got {max_iter!r}")
+    if not tol >= 0:
+        raise ValueError(f"tol must be >= 0, got {tol!r}")
     params = check_params(params, X.n_features)
     kernels = get_backend(backend)
     n_threads = effective_n_threads(n_threads, kernels)
@@ -212,7 +223,7 @@ def run_em(X, params, *, tol=1e-6, max_iter=None, min_variance=0.25,
     while max_iter is None or n_iter < max_iter:
         fused_pass(X, params, post, row_loglik, stats, weight_floor=weight_floor,
                    backend=backend, n_threads=n_threads)
-        log_likelihood = math.fsum(row_loglik)
+        log_likelihood = total_loglik(row_loglik)
         params, _ = mstep(stats, params.means, params.variances, X.n_samples,
                           min_variance=min_variance, mean_threshold=mean_threshold)
         n_iter += 1

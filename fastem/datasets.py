@@ -150,7 +150,7 @@ def make_ratings(n_users, n_items, n_ratings, *, n_groups=12, random_state=0,
         np.clip(ratings, 1.0, 5.0, out=ratings)
         data[start:start + block.shape[0]] = ratings
     del keys
-    return ObservedData(data, indices, indptr, n_items)
+    return ObservedData(data, indices, indptr, n_items, copy=False)
 
 
 def _check_count(value, name, minimum):

@@ -4,7 +4,7 @@ from typing import Tuple
 
 import numpy as np
 
-from .._em import check_params, estep as _estep, run_em
+from .._em import check_params, estep as _estep, run_em, total_loglik
 from ._shared import mstep_from_post, observed, to_mixture, to_params
 from .common import GaussianMixture
 
@@ -28,7 +28,7 @@ def estep(X: np.ndarray, mixture: GaussianMixture) -> Tuple[np.ndarray, float]:
         Log-likelihood of the observed entries.
     """
     post, row_loglik = _estep(observed(X, 0), to_params(mixture))
-    return post, float(np.sum(row_loglik))
+    return post, total_loglik(row_loglik)
 
 
 def mstep(X: np.ndarray, post: np.ndarray, mixture: GaussianMixture,

@@ -7,7 +7,7 @@ from typing import Tuple
 
 import numpy as np
 
-from .._em import check_params, estep as _estep, run_em
+from .._em import check_params, estep as _estep, run_em, total_loglik
 from ._shared import mstep_from_post, observed, to_mixture, to_params
 from .common import GaussianMixture
 
@@ -17,7 +17,7 @@ __all__ = ["estep", "mstep", "run"]
 def estep(X: np.ndarray, mixture: GaussianMixture) -> Tuple[np.ndarray, float]:
     """E-step: posteriors (n, K) and the log-likelihood of complete data."""
     post, row_loglik = _estep(observed(X, None), to_params(mixture), weight_floor=0.0)
-    return post, float(np.sum(row_loglik))
+    return post, total_loglik(row_loglik)
 
 
 def mstep(X: np.ndarray, post: np.ndarray) -> GaussianMixture:

@@ -1,0 +1,266 @@
+"""The compiled kernels against the pure backend, and the backend plumbing."""
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from numpy.testing import assert_allclose
+
+import fastem
+from fastem import _em
+from fastem._data import as_observed
+
+try:
+    from fastem import _kernels
+except ImportError:  # the pure-only install; CI requires the extension
+    _kernels = None
+
+ON_CI = os.environ.get("CI") == "true"
+needs_compiled = pytest.mark.skipif(
+    _kernels is None and not ON_CI, reason="compiled extension not built"
+)
+
+
+def _random_problem(seed, n_samples, n_features, n_components, missing_rate,
+                    dtype=np.float64, empty_rows=True):
+    rng = np.random.default_rng(seed)
+    X = rng.integers(1, 6, size=(n_samples, n_features)).astype(np.float64)
+    X += rng.normal(0, 0.3, size=X.shape)
+    X[rng.random(X.shape) < missing_rate] = np.nan
+    if empty_rows and n_samples > 2:
+        X[rng.integers(n_samples)] = np.nan
+    data = as_observed(X, dtype=dtype)
+    params = _em.Params(
+        rng.uniform(1, 5, size=(n_components, n_features)),
+        rng.uniform(0.3, 3.0, size=n_components),
+        rng.dirichlet(np.ones(n_components)),
+    )
+    return data, params
+
+
+def _fused(data, params, backend, n_threads=1, hard=False):
+    n_components = params.means.shape[0]
+    post = np.empty((data.n_samples, n_components))
+    row_loglik = np.empty(data.n_samples)
+    stats = _em.SufficientStats(n_components, data.n_features)
+    _em.fused_pass(data, params, post, row_loglik, stats, hard=hard,
+                   backend=backend, n_threads=n_threads)
+    return {"post": post, "row_loglik": row_loglik, "resp_sum": stats.resp_sum,
+            "resp_x_sum": stats.resp_x_sum, "resp_obs_sum": stats.resp_obs_sum,
+            "resp_sqdist_sum": stats.resp_sqdist_sum}
+
+
+def _assert_same(got, expected, rtol):
+    for name in expected:
+        scale = np.max(np.abs(expected[name]), initial=1.0)
+        # Posteriors are probabilities and sums cancel nothing: an absolute
+        # floor relative to the array's scale absorbs values that are 0 in
+        # one backend and 1e-300 in the other.
+        assert_allclose(got[name], expected[name], rtol=rtol, atol=rtol * scale,
+                        err_msg=name)
+
+
+problems = st.fixed_dictionaries({
+    "seed": st.integers(0, 2**32 - 1),
+    "n_samples": st.integers(1, 2000),
+    "n_features": st.integers(1, 300),
+    "n_components": st.integers(1, 40),
+    "missing_rate": st.sampled_from([0.0, 0.3, 0.8, 0.95, 0.995]),
+    "dtype": st.sampled_from([np.float64, np.float32]),
+})
+
+
+@needs_compiled
+@settings(max_examples=40, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow])
+@given(problem=problems, n_threads=st.sampled_from([1, 2]), hard=st.booleans())
+def test_fused_pass_compiled_matches_pure(problem, n_threads, hard):
+    data, params = _random_problem(**problem)
+    expected = _fused(data, params, "python", hard=hard)
+    got = _fused(data, params, "cython", n_threads=n_threads, hard=hard)
+    _assert_same(got, expected, rtol=1e-10)
+
+
+@needs_compiled
+@settings(max_examples=25, deadline=None)
+@given(problem=problems, n_threads=st.sampled_from([1, 2]))
+def test_estep_compiled_matches_pure(problem, n_threads):
+    data, params = _random_problem(**problem)
+    post_py, ll_py = _em.estep(data, params, backend="python")
+    post_c, ll_c = _em.estep(data, params, backend="cython", n_threads=n_threads)
+    assert_allclose(post_c, post_py, rtol=1e-10, atol=1e-10)
+    assert_allclose(ll_c, ll_py, rtol=1e-10, atol=1e-10 * np.max(np.abs(ll_py)))
+    # The fused pass's E-step is the same E-step.
+    fused = _fused(data, params, "cython", n_threads=n_threads)
+    assert_allclose(fused["post"], post_c, rtol=1e-14, atol=1e-14)
+    assert_allclose(fused["row_loglik"], ll_c, rtol=1e-14)
+
+
+@needs_compiled
+@pytest.mark.parametrize("n_components", [1, 4, 12, 13, 33, 40])
+def test_thread_count_does_not_change_results(n_components):
+    data, params = _random_problem(7, 3000, 50, n_components, 0.7)
+    one = _fused(data, params, "cython", n_threads=1)
+    two = _fused(data, params, "cython", n_threads=2)
+    for name in one:
+        assert_allclose(two[name], one[name], rtol=1e-12, atol=1e-300, err_msg=name)
+
+
+@needs_compiled
+def test_portable_and_avx2_builds_agree():
+    try:
+        from fastem import _kernels_avx2
+    except ImportError:
+        pytest.skip("no AVX2 build on this platform")
+    if not _kernels.cpu_has_avx2_fma():
+        pytest.skip("this CPU has no AVX2/FMA")
+    data, params = _random_problem(3, 500, 40, 12, 0.6)
+    results = []
+    for module in (_kernels, _kernels_avx2):
+        K = 12
+        out = [np.empty((500, K)), np.empty(500), np.empty(K), np.empty((K, 40)),
+               np.empty((K, 40)), np.empty(K)]
+        module.fused_pass(data.data, data.indices, data.indptr, params.means,
+                          params.variances, _em.log_weights(params.weights, 1e-16),
+                          False, *out, 1)
+        results.append(out)
+    for a, b in zip(*results):
+        assert_allclose(a, b, rtol=1e-12, atol=1e-300)
+
+
+@needs_compiled
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("n_threads", [1, 2])
+def test_whole_fit_compiled_matches_pure(dtype, n_threads):
+    data, params = _random_problem(11, 800, 30, 6, 0.5, dtype=dtype)
+    fits = [_em.run_em(data, params, max_iter=30, backend=backend, n_threads=n_threads)
+            for backend in ("python", "cython")]
+    assert fits[0].n_iter == fits[1].n_iter
+    assert_allclose(fits[1].log_likelihood, fits[0].log_likelihood, rtol=1e-10)
+    for got, expected in zip(fits[1].params, fits[0].params):
+        assert_allclose(got, expected, rtol=1e-9)
+
+
+@pytest.mark.parametrize("backend", ["python", pytest.param("cython", marks=needs_compiled)])
+def test_float32_data_fit_close_to_float64(backend):
+    data64, params = _random_problem(5, 600, 25, 4, 0.4)
+    data32 = as_observed(data64, dtype=np.float32)
+    values64 = as_observed(data32, dtype=np.float64)  # the same rounded values
+    fit32 = _em.run_em(data32, params, max_iter=20, backend=backend)
+    fit64 = _em.run_em(values64, params, max_iter=20, backend=backend)
+    assert_allclose(fit32.log_likelihood, fit64.log_likelihood, rtol=1e-12)
+    fit_orig = _em.run_em(data64, params, max_iter=20, backend=backend)
+    assert_allclose(fit32.log_likelihood, fit_orig.log_likelihood, rtol=1e-4)
+    assert_allclose(fit32.params.means, fit_orig.params.means, rtol=1e-4)
+
+
+@needs_compiled
+def test_int64_indices_match_int32():
+    data, params = _random_problem(9, 300, 20, 5, 0.5)
+    wide = type(data)(data.data, data.indices.astype(np.int64),
+                      data.indptr.astype(np.int64), data.n_features)
+    _assert_same(_fused(wide, params, "cython"), _fused(data, params, "cython"), 1e-14)
+
+
+@needs_compiled
+def test_kernel_rejects_mismatched_shapes():
+    data, params = _random_problem(1, 10, 4, 3, 0.2)
+    lw = np.log(params.weights)
+    post, ll = np.empty((10, 3)), np.empty(10)
+    with pytest.raises(ValueError, match="post"):
+        _kernels.estep_pass(data.data, data.indices, data.indptr, params.means,
+                            params.variances, lw, np.empty((9, 3)), ll, 1)
+    with pytest.raises(ValueError, match="variances"):
+        _kernels.estep_pass(data.data, data.indices, data.indptr, params.means,
+                            params.variances[:2], lw, post, ll, 1)
+    with pytest.raises(ValueError, match="positive"):
+        _kernels.estep_pass(data.data, data.indices, data.indptr, params.means,
+                            -params.variances, lw, post, ll, 1)
+    with pytest.raises(ValueError, match="indptr"):
+        _kernels.estep_pass(data.data, data.indices, data.indptr[:-1], params.means,
+                            params.variances, lw, post[:9], ll[:9], 1)
+    with pytest.raises(ValueError, match="n_threads"):
+        _kernels.estep_pass(data.data, data.indices, data.indptr, params.means,
+                            params.variances, lw, post, ll, 0)
+    with pytest.raises(ValueError, match="statistics"):
+        _kernels.fused_pass(data.data, data.indices, data.indptr, params.means,
+                            params.variances, lw, False, post, ll, np.empty(3),
+                            np.empty((3, 5)), np.empty((3, 4)), np.empty(3), 1)
+
+
+def test_driver_rejects_bad_buffers_and_params(backend):
+    data, params = _random_problem(1, 10, 4, 3, 0.2)
+    with pytest.raises(ValueError, match="post"):
+        _em.estep(data, params, backend=backend, post=np.empty((10, 3), order="F")[:, :2])
+    with pytest.raises(ValueError, match="n_threads"):
+        _em.estep(data, params, backend=backend, n_threads=0)
+    with pytest.raises(ValueError, match="features"):
+        _em.estep(data, params._replace(means=params.means[:, :3]), backend=backend)
+    with pytest.raises(ValueError, match="collapsed"):
+        _em.estep(data, params._replace(variances=np.zeros(3)), backend=backend)
+    with pytest.raises(TypeError, match="ObservedData"):
+        _em.estep(np.ones((10, 4)), params, backend=backend)
+    with pytest.raises(ValueError, match="max_iter"):
+        _em.run_em(data, params, max_iter=0, backend=backend)
+
+
+def _python(code, **env):
+    environment = {k: v for k, v in os.environ.items() if k != "FASTEM_BACKEND"}
+    environment.update(env)
+    return subprocess.run([sys.executable, "-c", code], capture_output=True,
+                          text=True, env=environment)
+
+
+def test_backend_env_var_forces_pure():
+    result = _python("import fastem; print(fastem.backend_info()['backend'])",
+                     FASTEM_BACKEND="python")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "python"
+
+
+def test_backend_env_var_rejects_unknown_value():
+    result = _python("import fastem; fastem.backend_info()", FASTEM_BACKEND="fortran")
+    assert result.returncode != 0
+    assert "FASTEM_BACKEND" in result.stderr
+
+
+def test_missing_extension_falls_back_with_one_warning_or_raises_when_required():
+    # A None entry in sys.modules makes the import fail, as a missing file would.
+    block = ("import sys, warnings\n"
+             "sys.modules['fastem._kernels'] = None\n"
+             "sys.modules['fastem._kernels_avx2'] = None\n"
+             "import fastem\n")
+    fallback = _python(block + (
+        "with warnings.catch_warnings(record=True) as w:\n"
+        "    warnings.simplefilter('always')\n"
+        "    a = fastem.backend_info()['backend']\n"
+        "    b = fastem.backend_info()['backend']\n"
+        "print(a, b, len(w))\n"))
+    assert fallback.returncode == 0, fallback.stderr
+    assert fallback.stdout.split() == ["python", "python", "1"]
+    required = _python(block + "fastem.backend_info()", FASTEM_BACKEND="cython")
+    assert required.returncode != 0
+    assert "ImportError" in required.stderr
+
+
+@needs_compiled
+def test_backend_info_describes_compiled_build():
+    info = fastem.backend_info("cython")
+    assert info["backend"] == "cython"
+    assert isinstance(info["openmp"], bool)
+    assert info["max_threads"] >= 1
+    assert info["simd"] in ("avx2", "baseline")
+    assert "-O" in info["build_flags"] or "/O" in info["build_flags"]
+    limited = _python("import fastem; print(fastem.backend_info('cython')['max_threads'])",
+                      OMP_NUM_THREADS="1")
+    assert limited.stdout.strip() == "1", limited.stderr
+
+
+@pytest.mark.skipif(not ON_CI, reason="only CI must prove the compiled, threaded build")
+def test_ci_has_compiled_openmp_backend():
+    info = fastem.backend_info("cython")
+    assert info["backend"] == "cython" and info["openmp"], info
