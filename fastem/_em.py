@@ -21,6 +21,7 @@ __all__ = [
     "total_loglik",
     "estep",
     "fused_pass",
+    "make_workspace",
     "mstep",
     "run_em",
 ]
@@ -139,8 +140,12 @@ def estep(X, params, *, weight_floor=COURSE_WEIGHT_FLOOR, backend=None,
 
 
 def fused_pass(X, params, post, row_loglik, stats, *, weight_floor=COURSE_WEIGHT_FLOOR,
-               hard=False, backend=None, n_threads=None):
-    """One pass: E-step into ``post``/``row_loglik``, M-step sums into ``stats``."""
+               hard=False, backend=None, n_threads=None, workspace=None):
+    """One pass: E-step into ``post``/``row_loglik``, M-step sums into ``stats``.
+
+    ``workspace`` (from :func:`make_workspace`) is scratch memory kept across
+    iterations; None allocates it for this call.
+    """
     _check_data(X)
     params = check_params(params, X.n_features)
     n_components = params.means.shape[0]
@@ -154,8 +159,16 @@ def fused_pass(X, params, post, row_loglik, stats, *, weight_floor=COURSE_WEIGHT
     kernels.fused_pass(
         X.data, X.indices, X.indptr, params.means, params.variances,
         log_weights(params.weights, weight_floor), bool(hard), post, row_loglik,
-        *stats.arrays(), effective_n_threads(n_threads, kernels),
+        *stats.arrays(), effective_n_threads(n_threads, kernels), workspace,
     )
+
+
+def make_workspace(n_components, n_features, *, backend=None, n_threads=None):
+    """Scratch memory for :func:`fused_pass`, to allocate once per fit."""
+    kernels = get_backend(backend)
+    size = kernels.workspace_size(n_components, n_features,
+                                  effective_n_threads(n_threads, kernels))
+    return np.empty(size) if size else None
 
 
 def mstep(stats, old_means, old_variances, n_samples, *, min_variance=0.25,
@@ -217,12 +230,14 @@ def run_em(X, params, *, tol=1e-6, max_iter=None, min_variance=0.25,
     post = np.empty((X.n_samples, n_components))
     row_loglik = np.empty(X.n_samples)
     stats = SufficientStats(n_components, X.n_features)
+    workspace = make_workspace(n_components, X.n_features, backend=backend,
+                               n_threads=n_threads)
     previous = None
     n_iter = 0
     converged = False
     while max_iter is None or n_iter < max_iter:
         fused_pass(X, params, post, row_loglik, stats, weight_floor=weight_floor,
-                   backend=backend, n_threads=n_threads)
+                   backend=backend, n_threads=n_threads, workspace=workspace)
         log_likelihood = total_loglik(row_loglik)
         params, _ = mstep(stats, params.means, params.variances, X.n_samples,
                           min_variance=min_variance, mean_threshold=mean_threshold)

@@ -10,7 +10,8 @@ import numpy as np
 import scipy.sparse as sp
 
 __all__ = [
-    "fused_pass", "estep_pass", "accumulate_stats", "openmp_enabled", "max_threads"
+    "fused_pass", "estep_pass", "accumulate_stats", "workspace_size",
+    "openmp_enabled", "max_threads",
 ]
 
 openmp_enabled = False
@@ -18,6 +19,11 @@ openmp_enabled = False
 
 def max_threads():
     return 1
+
+
+def workspace_size(n_components, n_features, n_threads):
+    """This backend needs no workspace."""
+    return 0
 
 
 def _csr(values, indices, indptr, n_features):
@@ -90,7 +96,7 @@ def estep_pass(data, indices, indptr, means, variances, log_weights, post,
 
 def fused_pass(data, indices, indptr, means, variances, log_weights, hard, post,
                row_loglik, resp_sum, resp_x_sum, resp_obs_sum, resp_sqdist_sum,
-               n_threads):
+               n_threads, workspace=None):
     """One EM iteration's pass: the E-step and the M-step's sufficient statistics.
 
     Parameters
@@ -108,6 +114,8 @@ def fused_pass(data, indices, indptr, means, variances, log_weights, hard, post,
         N[j, i] = sum_u post[u, j] over the rows observing column i.
     resp_sqdist_sum : ndarray of shape (n_components,), float64, OUT
         R_j = sum_u post[u, j] |x_u - means[j]|^2 over the observed entries.
+    workspace : ndarray or None
+        Scratch memory of ``workspace_size(...)`` doubles; unused here.
     """
     n_features = means.shape[1]
     dist = _squared_distances(data, indices, indptr, means)

@@ -3,6 +3,7 @@
 import os
 import subprocess
 import sys
+import tempfile
 
 import numpy as np
 import pytest
@@ -93,7 +94,8 @@ def test_estep_compiled_matches_pure(problem, n_threads):
     post_py, ll_py = _em.estep(data, params, backend="python")
     post_c, ll_c = _em.estep(data, params, backend="cython", n_threads=n_threads)
     assert_allclose(post_c, post_py, rtol=1e-10, atol=1e-10)
-    assert_allclose(ll_c, ll_py, rtol=1e-10, atol=1e-10 * np.max(np.abs(ll_py)))
+    # A row's log-likelihood can cancel to ~0: absolute slack on the O(1) terms.
+    assert_allclose(ll_c, ll_py, rtol=1e-10, atol=1e-10 * (1 + np.max(np.abs(ll_py))))
     # The fused pass's E-step is the same E-step.
     fused = _fused(data, params, "cython", n_threads=n_threads)
     assert_allclose(fused["post"], post_c, rtol=1e-14, atol=1e-14)
@@ -211,8 +213,9 @@ def test_driver_rejects_bad_buffers_and_params(backend):
 def _python(code, **env):
     environment = {k: v for k, v in os.environ.items() if k != "FASTEM_BACKEND"}
     environment.update(env)
+    # Run outside the source tree, so that the installed package is imported.
     return subprocess.run([sys.executable, "-c", code], capture_output=True,
-                          text=True, env=environment)
+                          text=True, env=environment, cwd=tempfile.gettempdir())
 
 
 def test_backend_env_var_forces_pure():

@@ -4,18 +4,19 @@ from typing import Tuple
 
 import numpy as np
 
-from .._em import Params, SufficientStats, check_params, fused_pass, mstep as _mstep
+from .._em import (Params, SufficientStats, check_params, fused_pass, make_workspace,
+                   mstep as _mstep)
 from ._shared import mstep_from_post, observed, to_mixture, to_params
 from .common import GaussianMixture
 
 __all__ = ["estep", "mstep", "run"]
 
 
-def _assign(data, means, post, row_loglik, stats):
+def _assign(data, means, post, row_loglik, stats, workspace=None):
     # Hard assignment ignores variances and weights; unit ones keep the pass valid.
     K = means.shape[0]
     params = Params(means, np.ones(K), np.full(K, 1.0 / K))
-    fused_pass(data, params, post, row_loglik, stats, hard=True)
+    fused_pass(data, params, post, row_loglik, stats, hard=True, workspace=workspace)
 
 
 def estep(X: np.ndarray, mixture: GaussianMixture) -> np.ndarray:
@@ -55,11 +56,12 @@ def run(X: np.ndarray, mixture: GaussianMixture,
     post = np.empty((data.n_samples, K))
     row_loglik = np.empty(data.n_samples)
     stats = SufficientStats(K, data.n_features)
+    workspace = make_workspace(K, data.n_features)
     prev_cost = None
     cost = None
     while prev_cost is None or prev_cost - cost > 1e-4:
         prev_cost = cost
-        _assign(data, params.means, post, row_loglik, stats)
+        _assign(data, params.means, post, row_loglik, stats, workspace)
         params, sq_error = _mstep(stats, params.means, params.variances,
                                   data.n_samples, min_variance=0.0,
                                   mean_threshold=0.0)
