@@ -28,7 +28,8 @@ from _common import (append_markdown, markdown_table, print_header, synthetic_pa
 from dense_course_em import run_dense
 from fastem._backend import get_backend
 from fastem._data import as_observed
-from fastem._em import Params, SufficientStats, check_params, fused_pass, mstep, run_em
+from fastem._em import (Params, SufficientStats, check_params, fused_pass, make_workspace,
+                        mstep, run_em)
 from fastem.course import init
 from fastem.datasets import NETFLIX_N_ITEMS, NETFLIX_N_USERS, make_ratings
 
@@ -103,9 +104,12 @@ def time_iterations(name, data, params, configs, repeats):
     rows = []
     reference = None
     for backend, n_threads in configs:
+        workspace = make_workspace(n_components, data.n_features, backend=backend,
+                                   n_threads=n_threads)
+
         def iteration():
             fused_pass(data, params, post, row_loglik, stats, backend=backend,
-                       n_threads=n_threads)
+                       n_threads=n_threads, workspace=workspace)
             mstep(stats, params.means, params.variances, data.n_samples)
 
         seconds, _ = timeit_median(iteration, repeats, warmup=1)
