@@ -32,7 +32,8 @@ COURSE_WEIGHT_FLOOR = 1e-16
 
 
 class Params(NamedTuple):
-    """Spherical mixture parameters: means (K, d), variances (K,), weights (K,)."""
+    """Mixture parameters: means (K, d), variances (K,) spherical or (K, d) diag,
+    weights (K,)."""
 
     means: np.ndarray
     variances: np.ndarray
@@ -40,18 +41,22 @@ class Params(NamedTuple):
 
 
 class SufficientStats:
-    """Per-pass sums over the observed entries (SPEC section 4), all float64."""
+    """Per-pass sums over the observed entries (SPEC sections 4 and 5), float64.
 
-    __slots__ = ("resp_sum", "resp_x_sum", "resp_obs_sum", "resp_sqdist_sum")
+    ``resp_sq_sum`` is R_j, shape (K,), for the spherical model and Q[j, i],
+    shape (K, d), for the diag model (``diag=True``).
+    """
 
-    def __init__(self, n_components, n_features):
+    __slots__ = ("resp_sum", "resp_x_sum", "resp_obs_sum", "resp_sq_sum")
+
+    def __init__(self, n_components, n_features, diag=False):
         self.resp_sum = np.zeros(n_components)
         self.resp_x_sum = np.zeros((n_components, n_features))
         self.resp_obs_sum = np.zeros((n_components, n_features))
-        self.resp_sqdist_sum = np.zeros(n_components)
+        self.resp_sq_sum = np.zeros((n_components, n_features) if diag else n_components)
 
     def arrays(self):
-        return (self.resp_sum, self.resp_x_sum, self.resp_obs_sum, self.resp_sqdist_sum)
+        return (self.resp_sum, self.resp_x_sum, self.resp_obs_sum, self.resp_sq_sum)
 
 
 class EMResult(NamedTuple):
@@ -74,11 +79,13 @@ def check_params(params, n_features):
         raise ValueError(
             f"means have {means.shape[1]} features but the data have {n_features}"
         )
-    if variances.shape != (n_components,) or weights.shape != (n_components,):
+    if variances.shape not in ((n_components,), (n_components, n_features)):
         raise ValueError(
-            f"variances and weights must have shape ({n_components},), "
-            f"got {variances.shape} and {weights.shape}"
+            f"variances must have shape ({n_components},) (spherical) or "
+            f"({n_components}, {n_features}) (diag), got {variances.shape}"
         )
+    if weights.shape != (n_components,):
+        raise ValueError(f"weights must have shape ({n_components},), got {weights.shape}")
     if not (np.isfinite(means).all() and np.isfinite(variances).all()
             and np.isfinite(weights).all()):
         raise ValueError("mixture parameters must be finite")
@@ -154,7 +161,7 @@ def fused_pass(X, params, post, row_loglik, stats, *, weight_floor=COURSE_WEIGHT
     _check_buffer(stats.resp_sum, (n_components,), "resp_sum")
     _check_buffer(stats.resp_x_sum, (n_components, X.n_features), "resp_x_sum")
     _check_buffer(stats.resp_obs_sum, (n_components, X.n_features), "resp_obs_sum")
-    _check_buffer(stats.resp_sqdist_sum, (n_components,), "resp_sqdist_sum")
+    _check_buffer(stats.resp_sq_sum, params.variances.shape, "resp_sq_sum")
     kernels = get_backend(backend)
     kernels.fused_pass(
         X.data, X.indices, X.indptr, params.means, params.variances,
@@ -163,28 +170,30 @@ def fused_pass(X, params, post, row_loglik, stats, *, weight_floor=COURSE_WEIGHT
     )
 
 
-def make_workspace(n_components, n_features, *, backend=None, n_threads=None):
+def make_workspace(n_components, n_features, *, diag=False, backend=None,
+                   n_threads=None):
     """Scratch memory for :func:`fused_pass`, to allocate once per fit."""
     kernels = get_backend(backend)
     size = kernels.workspace_size(n_components, n_features,
-                                  effective_n_threads(n_threads, kernels))
+                                  effective_n_threads(n_threads, kernels), diag)
     return np.empty(size) if size else None
 
 
 def mstep(stats, old_means, old_variances, n_samples, *, min_variance=0.25,
           mean_threshold=1.0):
-    """New parameters from one pass's statistics (SPEC sections 2 and 4).
+    """New parameters from one pass's statistics (SPEC sections 2, 4 and 5).
 
     A mean coordinate moves only where its soft count N[j, i] reaches
-    ``mean_threshold`` (and is positive); a variance whose component saw no
-    observed entry keeps its old value. Variances are floored at
-    ``min_variance``.
+    ``mean_threshold`` (and is positive). A spherical variance whose component
+    saw no observed entry keeps its old value; a diag variance follows its
+    mean's rule. Variances are floored at ``min_variance``.
 
     Returns
     -------
     params : Params
-    sq_error : ndarray of shape (n_components,)
-        sum_u post[u, j] |x_u - new_means[j]|^2 over the observed entries.
+    sq_error : ndarray of shape (n_components,) or (n_components, n_features)
+        sum_u post[u, j] |x_u - new_means[j]|^2 over the observed entries
+        (spherical), or its terms per column (diag).
     """
     counts = stats.resp_obs_sum
     x_sums = stats.resp_x_sum
@@ -193,15 +202,15 @@ def mstep(stats, old_means, old_variances, n_samples, *, min_variance=0.25,
     np.divide(x_sums, counts, out=means, where=update)
     shift = means - old_means
     # Exact re-centring of the squared error from the old means to the new.
-    sq_error = (
-        stats.resp_sqdist_sum
-        - 2.0 * np.einsum("ji,ji->j", shift, x_sums - old_means * counts)
-        + np.einsum("ji,ji->j", shift * shift, counts)
-    )
-    np.maximum(sq_error, 0.0, out=sq_error)
-    total_counts = counts.sum(axis=1)
+    correction = shift * (shift * counts - 2.0 * (x_sums - old_means * counts))
     variances = old_variances.copy()
-    np.divide(sq_error, total_counts, out=variances, where=total_counts > 0)
+    if old_variances.ndim == 2:
+        sq_error = np.maximum(stats.resp_sq_sum + correction, 0.0)
+        np.divide(sq_error, counts, out=variances, where=update)
+    else:
+        sq_error = np.maximum(stats.resp_sq_sum + correction.sum(axis=1), 0.0)
+        total_counts = counts.sum(axis=1)
+        np.divide(sq_error, total_counts, out=variances, where=total_counts > 0)
     np.maximum(variances, min_variance, out=variances)
     weights = stats.resp_sum / n_samples
     return Params(means, variances, weights), sq_error
@@ -229,8 +238,9 @@ def run_em(X, params, *, tol=1e-6, max_iter=None, min_variance=0.25,
     n_components = params.means.shape[0]
     post = np.empty((X.n_samples, n_components))
     row_loglik = np.empty(X.n_samples)
-    stats = SufficientStats(n_components, X.n_features)
-    workspace = make_workspace(n_components, X.n_features, backend=backend,
+    diag = params.variances.ndim == 2
+    stats = SufficientStats(n_components, X.n_features, diag)
+    workspace = make_workspace(n_components, X.n_features, diag=diag, backend=backend,
                                n_threads=n_threads)
     previous = None
     n_iter = 0

@@ -1,6 +1,6 @@
 """Pure NumPy/SciPy kernels: the twin of the compiled ``_kernels`` module.
 
-Both modules export the same functions with the same arguments; ``_backend``
+Both modules export the same functions with the same arguments; ``_em``
 validates the arguments and chooses one. Arrays marked OUT are overwritten.
 Work is done with sparse products over the observed entries only: time and
 memory are O(nnz * K + n_samples * K + K * n_features).
@@ -21,39 +21,61 @@ def max_threads():
     return 1
 
 
-def workspace_size(n_components, n_features, n_threads):
+def workspace_size(n_components, n_features, n_threads, diag=False):
     """This backend needs no workspace."""
     return 0
 
 
-def _csr(values, indices, indptr, n_features):
-    shape = (indptr.shape[0] - 1, n_features)
-    return sp.csr_matrix((values, indices, indptr), shape=shape, copy=False)
+class _Centred:
+    """The observed entries, centred per column on the components' average.
 
+    Centring keeps the expansion |x - m|^2 = x^2 - 2 x m + m^2 from cancelling
+    catastrophically when the data have a large offset.
+    """
 
-def _squared_distances(data, indices, indptr, means):
-    """a[u, j] = sum over the observed i of row u of (x_ui - means[j, i])**2."""
-    n_features = means.shape[1]
-    # Centre each column on the component average so that the expansion
-    # |x - m|^2 = x^2 - 2 x m + m^2 does not cancel catastrophically.
-    shift = means.mean(axis=0)
-    centred_data = data - shift[indices]
-    centred_means = means - shift
-    X = _csr(centred_data, indices, indptr, n_features)
-    mask = _csr(np.ones_like(centred_data), indices, indptr, n_features)
-    sq_norms = _csr(centred_data**2, indices, indptr, n_features) @ np.ones(n_features)
-    dist = mask @ (centred_means**2).T
-    dist -= 2.0 * (X @ centred_means.T)
-    dist += sq_norms[:, None]
-    np.maximum(dist, 0.0, out=dist)
-    return dist
+    def __init__(self, data, indices, indptr, means):
+        self.n_features = means.shape[1]
+        self.shift = means.mean(axis=0)
+        values = data - self.shift[indices]
+        self.means = means - self.shift
+        self.X = self._csr(values, indices, indptr)
+        self.X2 = self._csr(values * values, indices, indptr)
+        self.mask = self._csr(np.ones_like(values), indices, indptr)
+
+    def _csr(self, values, indices, indptr):
+        shape = (indptr.shape[0] - 1, self.n_features)
+        return sp.csr_matrix((values, indices, indptr), shape=shape, copy=False)
+
+    def distances(self, variances):
+        """Spherical: |x_u - m_j|^2; diag: sum of (x - m)^2 / (2 var) + 0.5 log(2 pi var)."""
+        if variances.ndim == 1:
+            scale = np.ones_like(self.means)
+            offset = 0.0
+        else:
+            scale = 0.5 / variances
+            offset = self.mask @ (0.5 * np.log(2.0 * np.pi * variances)).T
+        dist = self.mask @ (self.means**2 * scale).T
+        dist -= 2.0 * (self.X @ (self.means * scale).T)
+        dist += self.X2 @ scale.T
+        np.maximum(dist, 0.0, out=dist)  # rounding; true squared terms are >= 0
+        return dist + offset
+
+    def squared_deviations(self, post):
+        """Q[j, i] = sum_u post[u, j] (x_ui - m_ji)^2 over the observed entries."""
+        q = (self.X2.T @ post).T
+        q -= 2.0 * self.means * (self.X.T @ post).T
+        q += self.means**2 * (self.mask.T @ post).T
+        return np.maximum(q, 0.0)
 
 
 def _log_posteriors(dist, row_counts, variances, log_weights, post, row_loglik):
-    """Fill post and row_loglik from squared distances (log domain)."""
+    """Fill post and row_loglik from the distances (log domain)."""
     log_joint = post
-    np.multiply(dist, -0.5 / variances, out=log_joint)
-    log_joint -= np.outer(row_counts, 0.5 * np.log(2.0 * np.pi * variances))
+    if variances.ndim == 1:
+        np.multiply(dist, -0.5 / variances, out=log_joint)
+        log_joint -= np.outer(row_counts, 0.5 * np.log(2.0 * np.pi * variances))
+    else:
+        np.negative(dist, out=log_joint)
     log_joint += log_weights
     row_max = log_joint.max(axis=1)
     np.subtract(log_joint, row_max[:, None], out=log_joint)
@@ -79,7 +101,8 @@ def estep_pass(data, indices, indptr, means, variances, log_weights, post,
     data, indices, indptr : ndarray
         Validated CSR arrays of the observed entries (n_samples rows).
     means : ndarray of shape (n_components, n_features), float64
-    variances : ndarray of shape (n_components,), float64, positive
+    variances : ndarray of shape (n_components,) or (n_components, n_features)
+        float64, positive: spherical or diag model.
     log_weights : ndarray of shape (n_components,), float64
         Log mixing weights as used in the component scores.
     post : ndarray of shape (n_samples, n_components), float64, OUT
@@ -89,13 +112,14 @@ def estep_pass(data, indices, indptr, means, variances, log_weights, post,
     n_threads : int
         Ignored by this backend.
     """
-    dist = _squared_distances(data, indices, indptr, means)
+    variances = np.asarray(variances, dtype=np.float64)
+    dist = _Centred(data, indices, indptr, means).distances(variances)
     row_counts = np.diff(indptr).astype(np.float64)
     _log_posteriors(dist, row_counts, variances, log_weights, post, row_loglik)
 
 
 def fused_pass(data, indices, indptr, means, variances, log_weights, hard, post,
-               row_loglik, resp_sum, resp_x_sum, resp_obs_sum, resp_sqdist_sum,
+               row_loglik, resp_sum, resp_x_sum, resp_obs_sum, resp_sq_sum,
                n_threads, workspace=None):
     """One EM iteration's pass: the E-step and the M-step's sufficient statistics.
 
@@ -105,45 +129,54 @@ def fused_pass(data, indices, indptr, means, variances, log_weights, hard, post,
         As in :func:`estep_pass`.
     hard : bool
         If True, ``post`` becomes a one-hot assignment of each row to its
-        nearest mean (k-means); ``row_loglik`` is still the mixture's.
+        nearest mean (k-means; spherical only); ``row_loglik`` is still the
+        mixture's.
     resp_sum : ndarray of shape (n_components,), float64, OUT
         n_j = sum_u post[u, j].
     resp_x_sum : ndarray of shape (n_components, n_features), float64, OUT
         S1[j, i] = sum_u post[u, j] x_ui over the observed entries.
     resp_obs_sum : ndarray of shape (n_components, n_features), float64, OUT
         N[j, i] = sum_u post[u, j] over the rows observing column i.
-    resp_sqdist_sum : ndarray of shape (n_components,), float64, OUT
-        R_j = sum_u post[u, j] |x_u - means[j]|^2 over the observed entries.
+    resp_sq_sum : ndarray of float64, OUT
+        Spherical, shape (n_components,): R_j = sum_u post[u, j]
+        |x_u - means[j]|^2 over the observed entries. Diag, shape
+        (n_components, n_features): Q[j, i] = sum_u post[u, j] (x_ui - means[j, i])^2.
     workspace : ndarray or None
         Scratch memory of ``workspace_size(...)`` doubles; unused here.
     """
-    n_features = means.shape[1]
-    dist = _squared_distances(data, indices, indptr, means)
+    variances = np.asarray(variances, dtype=np.float64)
+    if hard and variances.ndim == 2:
+        raise ValueError("hard assignment is defined for the spherical model only")
+    centred = _Centred(data, indices, indptr, means)
+    dist = centred.distances(variances)
     row_counts = np.diff(indptr).astype(np.float64)
     _log_posteriors(dist, row_counts, variances, log_weights, post, row_loglik)
     if hard:
         _harden(dist, post)
-    _accumulate(data, indices, indptr, n_features, post, dist, resp_sum,
-                resp_x_sum, resp_obs_sum, resp_sqdist_sum)
+    _accumulate(data, indices, indptr, centred, post, dist, variances.ndim == 2,
+                resp_sum, resp_x_sum, resp_obs_sum, resp_sq_sum)
 
 
 def accumulate_stats(data, indices, indptr, means, post, resp_sum, resp_x_sum,
-                     resp_obs_sum, resp_sqdist_sum):
-    """The sufficient statistics of :func:`fused_pass` for a given ``post``.
+                     resp_obs_sum, resp_sq_sum):
+    """The spherical statistics of :func:`fused_pass` for a given ``post``.
 
     This serves an M-step from arbitrary posteriors (the course's ``mstep``);
-    ``resp_sqdist_sum`` is taken with respect to ``means``.
+    ``resp_sq_sum`` (R_j) is taken with respect to ``means``.
     """
-    dist = _squared_distances(data, indices, indptr, means)
-    _accumulate(data, indices, indptr, means.shape[1], post, dist, resp_sum,
-                resp_x_sum, resp_obs_sum, resp_sqdist_sum)
+    centred = _Centred(data, indices, indptr, means)
+    dist = centred.distances(np.ones(means.shape[0]))
+    _accumulate(data, indices, indptr, centred, post, dist, False, resp_sum,
+                resp_x_sum, resp_obs_sum, resp_sq_sum)
 
 
-def _accumulate(data, indices, indptr, n_features, post, dist, resp_sum,
-                resp_x_sum, resp_obs_sum, resp_sqdist_sum):
-    X = _csr(data, indices, indptr, n_features)
-    mask = _csr(np.ones(data.shape[0]), indices, indptr, n_features)
+def _accumulate(data, indices, indptr, centred, post, dist, diag, resp_sum,
+                resp_x_sum, resp_obs_sum, resp_sq_sum):
+    X = centred._csr(data, indices, indptr)
     post.sum(axis=0, out=resp_sum)
     resp_x_sum[...] = (X.T @ post).T
-    resp_obs_sum[...] = (mask.T @ post).T
-    np.einsum("uj,uj->j", post, dist, out=resp_sqdist_sum)
+    resp_obs_sum[...] = (centred.mask.T @ post).T
+    if diag:
+        resp_sq_sum[...] = centred.squared_deviations(post)
+    else:
+        np.einsum("uj,uj->j", post, dist, out=resp_sq_sum)

@@ -52,7 +52,7 @@ def _fused(data, params, backend, n_threads=1, hard=False):
                    backend=backend, n_threads=n_threads)
     return {"post": post, "row_loglik": row_loglik, "resp_sum": stats.resp_sum,
             "resp_x_sum": stats.resp_x_sum, "resp_obs_sum": stats.resp_obs_sum,
-            "resp_sqdist_sum": stats.resp_sqdist_sum}
+            "resp_sq_sum": stats.resp_sq_sum}
 
 
 def _assert_same(got, expected, rtol):

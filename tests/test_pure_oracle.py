@@ -150,7 +150,7 @@ def oracle_stats(X, mask, post, a):
         "resp_sum": post.sum(axis=0),
         "resp_x_sum": post.T @ (X * maskf),
         "resp_obs_sum": post.T @ maskf,
-        "resp_sqdist_sum": (post * a).sum(axis=0),
+        "resp_sq_sum": (post * a).sum(axis=0),
     }
 
 
@@ -222,7 +222,7 @@ def check_stats(stats, expected, post, problem):
     assert_close_scaled(stats.resp_x_sum, expected["resp_x_sum"],
                         post.T @ np.abs(X * maskf), "S1")
     spread = row_spread(X, mask, problem.params.means)
-    assert_close_scaled(stats.resp_sqdist_sum, expected["resp_sqdist_sum"],
+    assert_close_scaled(stats.resp_sq_sum, expected["resp_sq_sum"],
                         post.T @ spread, "R")
 
 
@@ -439,6 +439,6 @@ def test_statistics_keep_precision_with_a_large_offset(backend, offset):
     stats = SufficientStats(3, 6)
     fused_pass(data, params, post, row_ll, stats, backend=backend)
     ref_post, ref_ll, a, _ = oracle_estep(X0, mask, params)
-    assert_allclose(stats.resp_sqdist_sum, (ref_post * a).sum(axis=0), rtol=1e-9)
+    assert_allclose(stats.resp_sq_sum, (ref_post * a).sum(axis=0), rtol=1e-9)
     assert_allclose(post, ref_post, rtol=1e-9, atol=POST_ATOL)
     assert_allclose(row_ll, ref_ll, rtol=1e-9)
