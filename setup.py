@@ -51,6 +51,11 @@ def _optimisation_flags(compiler_type, extension_name):
 class BuildExt(build_ext):
     """Pick OpenMP flags for the compiler at hand; fall back gracefully."""
 
+    def finalize_options(self):
+        super().finalize_options()
+        if not self.parallel:
+            self.parallel = os.cpu_count() or 1  # the two builds compile at once
+
     def _compiles_with_openmp(self, compile_args, link_args):
         source = textwrap.dedent(
             """
@@ -140,6 +145,7 @@ def _extensions():
         )
     return cythonize(
         extensions,
+        nthreads=os.cpu_count() or 1,
         compiler_directives={
             "language_level": 3,
             "boundscheck": debug,

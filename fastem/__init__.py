@@ -1,7 +1,17 @@
 """fastem: fast, exact EM for Gaussian mixtures on partially observed data."""
 
-from ._backend import backend_info
-
 __version__ = "0.1.0"
 
-__all__ = ["backend_info", "__version__"]
+from ._backend import backend_info  # noqa: E402
+from ._selection import select_n_components  # noqa: E402
+from .mixture import ConvergenceWarning, GaussianMixture, NotFittedError, load  # noqa: E402
+
+__all__ = [
+    "GaussianMixture",
+    "load",
+    "select_n_components",
+    "ConvergenceWarning",
+    "NotFittedError",
+    "backend_info",
+    "__version__",
+]

@@ -1,0 +1,220 @@
+"""Model files: a fitted mixture in a NumPy ``.npz`` archive.
+
+The archive holds plain arrays only and is read with ``allow_pickle=False``,
+so opening a model file can never run code. Members:
+
+================  ==========================  =====================================
+member            dtype, shape                content
+================  ==========================  =====================================
+format            str, ()                     ``"fastem.GaussianMixture"``
+format_version    int64, ()                   1 (this reader takes <= 1)
+fastem_version    str, ()                     version of fastem that wrote the file
+settings          str, ()                     JSON object: the estimator's settings
+covariance_type   str, ()                     ``"spherical"`` or ``"diag"``
+weights           float64, (K,)               mixing weights
+means             float64, (K, d)             component means
+variances         float64, (K,) or (K, d)     spherical or diagonal variances
+fit_info          float64, (4,)               converged (0/1), n_iter,
+                                              log_likelihood, lower_bound
+row_labels        str or number, (m,)         optional
+column_labels     str or number, (d,)         optional
+weights_init,     float64                     optional: the settings of the same
+means_init,                                   names, when given
+variances_init
+================  ==========================  =====================================
+"""
+
+import json
+import zipfile
+
+import numpy as np
+
+__all__ = ["FORMAT", "FORMAT_VERSION", "ModelFileError", "write_model", "read_model"]
+
+FORMAT = "fastem.GaussianMixture"
+FORMAT_VERSION = 1
+_REQUIRED = ("format", "format_version", "fastem_version", "settings",
+             "covariance_type", "weights", "means", "variances", "fit_info")
+_LABELS = ("row_labels", "column_labels")
+INITIAL = ("weights_init", "means_init", "variances_init")
+
+
+class ModelFileError(ValueError):
+    """A file that is not a valid fastem model file (or one too new to read)."""
+
+
+def labels_array(labels, name, length=None):
+    """``labels`` as a 1-D array of str or numbers that needs no pickling.
+
+    Raises
+    ------
+    ValueError
+        If the labels are not 1-D, have the wrong length, or are neither
+        strings nor numbers.
+    """
+    array = np.asarray(labels)
+    if array.dtype == object:
+        if not all(isinstance(item, str) for item in array.ravel()):
+            raise ValueError(f"{name} must be strings or numbers")
+        array = array.astype(str)
+    if array.ndim != 1:
+        raise ValueError(f"{name} must be 1-D, got shape {array.shape}")
+    if array.dtype.kind not in "biufU":
+        raise ValueError(f"{name} must be strings or numbers, got dtype {array.dtype}")
+    if length is not None and array.shape[0] != length:
+        raise ValueError(f"{name} must have {length} entries, got {array.shape[0]}")
+    return array
+
+
+def write_model(file, *, settings, weights, means, variances, fit_info, fastem_version,
+                row_labels=None, column_labels=None, initial=None):
+    """Write a model archive to ``file`` (a path or a binary file object).
+
+    ``settings`` is a dict of JSON values; ``initial`` maps names in
+    ``INITIAL`` to arrays. A path gets no ``.npz`` suffix added: the file is
+    written where named.
+    """
+    members = {
+        "format": np.array(FORMAT),
+        "format_version": np.array(FORMAT_VERSION, dtype=np.int64),
+        "fastem_version": np.array(str(fastem_version)),
+        "settings": np.array(json.dumps(settings, sort_keys=True)),
+        "covariance_type": np.array(settings["covariance_type"]),
+        "weights": np.asarray(weights, dtype=np.float64),
+        "means": np.asarray(means, dtype=np.float64),
+        "variances": np.asarray(variances, dtype=np.float64),
+        "fit_info": np.asarray(fit_info, dtype=np.float64),
+    }
+    for name, value in (initial or {}).items():
+        members[name] = np.asarray(value, dtype=np.float64)
+    if row_labels is not None:
+        members["row_labels"] = labels_array(row_labels, "row_labels")
+    if column_labels is not None:
+        members["column_labels"] = labels_array(column_labels, "column_labels",
+                                                members["means"].shape[1])
+    if isinstance(file, (str, bytes)) or hasattr(file, "__fspath__"):
+        # np.savez would append ".npz" to a path; an open file keeps its name.
+        with open(file, "wb") as handle:
+            np.savez_compressed(handle, **members)
+    else:
+        np.savez_compressed(file, **members)
+
+
+def read_model(file):
+    """Read and validate a model archive.
+
+    Returns
+    -------
+    dict
+        ``settings`` (dict), ``fastem_version`` (str), ``weights``, ``means``,
+        ``variances`` (float64 arrays), ``fit_info`` (dict), ``row_labels``
+        and ``column_labels`` (arrays or None), ``initial`` (dict of the
+        arrays of ``INITIAL`` present).
+
+    Raises
+    ------
+    ModelFileError
+        If the file is not a fastem model archive, is damaged, was written by
+        a newer format version, or holds inconsistent arrays.
+    """
+    try:
+        archive = np.load(file, allow_pickle=False)
+        if not hasattr(archive, "files"):
+            raise ModelFileError(f"{file!r} holds a single .npy array, not a model file")
+        with archive:
+            missing = [name for name in _REQUIRED if name not in archive.files]
+            if missing:
+                raise ModelFileError(
+                    f"{file!r} is not a fastem model file: it lacks {missing}")
+            members = {name: archive[name] for name in archive.files
+                       if name in _REQUIRED or name in _LABELS or name in INITIAL}
+    except (ModelFileError, FileNotFoundError):
+        raise
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError) as exc:
+        raise ModelFileError(
+            f"cannot read {file!r} as a fastem model file ({exc})") from exc
+    return _validated(members)
+
+
+def _scalar_str(members, name):
+    value = members[name]
+    if value.shape != () or value.dtype.kind != "U":
+        raise ModelFileError(f"model file member {name!r} must be a string")
+    return str(value)
+
+
+def _validated(members):
+    if _scalar_str(members, "format") != FORMAT:
+        raise ModelFileError(
+            f"not a fastem model file (format {str(members['format'])!r})")
+    version = members["format_version"]
+    if version.shape != () or version.dtype.kind not in "iu":
+        raise ModelFileError("model file member 'format_version' must be an integer")
+    if int(version) > FORMAT_VERSION or int(version) < 1:
+        raise ModelFileError(
+            f"model file format version {int(version)} is not supported by this "
+            f"fastem (it reads versions up to {FORMAT_VERSION}); upgrade fastem")
+    try:
+        settings = json.loads(_scalar_str(members, "settings"))
+    except json.JSONDecodeError as exc:
+        raise ModelFileError(f"model file settings are not valid JSON ({exc})") from exc
+    if not isinstance(settings, dict):
+        raise ModelFileError("model file settings must be a JSON object")
+    covariance_type = _scalar_str(members, "covariance_type")
+    if covariance_type not in ("spherical", "diag"):
+        raise ModelFileError(f"unknown covariance_type {covariance_type!r} in model file")
+    arrays = {}
+    for name in ("weights", "means", "variances", "fit_info"):
+        array = members[name]
+        if array.dtype.kind != "f":
+            raise ModelFileError(f"model file member {name!r} must hold floats")
+        arrays[name] = array.astype(np.float64)
+    weights, means, variances = arrays["weights"], arrays["means"], arrays["variances"]
+    if means.ndim != 2 or means.shape[0] < 1 or means.shape[1] < 1:
+        raise ModelFileError(f"means must have shape (K, d), got {means.shape}")
+    n_components, n_features = means.shape
+    expected = (n_components,) if covariance_type == "spherical" else means.shape
+    if weights.shape != (n_components,) or variances.shape != expected:
+        raise ModelFileError(
+            f"inconsistent shapes in model file: means {means.shape}, weights "
+            f"{weights.shape}, variances {variances.shape} (expected {expected} "
+            f"for covariance_type={covariance_type!r})")
+    if not (np.isfinite(means).all() and np.isfinite(weights).all()
+            and np.isfinite(variances).all()):
+        raise ModelFileError("model file parameters must be finite")
+    if (variances <= 0).any() or (weights < 0).any() or not weights.sum() > 0:
+        raise ModelFileError(
+            "model file parameters are invalid: variances must be positive and "
+            "weights non-negative with a positive sum")
+    fit_info = arrays["fit_info"]
+    if fit_info.shape != (4,):
+        raise ModelFileError(f"fit_info must have shape (4,), got {fit_info.shape}")
+    labels = {}
+    for name in _LABELS:
+        if name not in members:
+            labels[name] = None
+            continue
+        try:
+            labels[name] = labels_array(members[name], name,
+                                        n_features if name == "column_labels" else None)
+        except ValueError as exc:
+            raise ModelFileError(f"invalid {name} in model file: {exc}") from exc
+    initial = {}
+    for name in INITIAL:
+        if name in members:
+            if members[name].dtype.kind != "f" or not np.isfinite(members[name]).all():
+                raise ModelFileError(f"model file member {name!r} must hold finite floats")
+            initial[name] = members[name].astype(np.float64)
+    return {
+        "settings": settings,
+        "initial": initial,
+        "fastem_version": _scalar_str(members, "fastem_version"),
+        "covariance_type": covariance_type,
+        "weights": weights,
+        "means": means,
+        "variances": variances,
+        "fit_info": {"converged": bool(fit_info[0]), "n_iter": int(fit_info[1]),
+                     "log_likelihood": float(fit_info[2]),
+                     "lower_bound": float(fit_info[3])},
+        **labels,
+    }
