@@ -577,6 +577,10 @@ class GaussianMixture:
 
     def _run_restart(self, data, settings, restart, n_restarts, continuing):
         label = "warm start" if continuing else f"restart {restart + 1}/{n_restarts}"
+        # The command line's progress display (fastem._progress) sets this on
+        # the instance, not as a setting, so that it is never saved or cloned.
+        progress = getattr(self, "_progress", None)
+        callback = None if progress is None else progress(restart, n_restarts)
         start = time.perf_counter()
         if continuing:
             params = Params(self.means_, self.variances_, self.weights_)
@@ -586,7 +590,6 @@ class GaussianMixture:
         if settings.verbose >= 2:
             how = "fitted parameters" if continuing else f"init {settings.init_params!r}"
             _log(f"{label}: {how} ({init_seconds:.3f} s)")
-        callback = None
         if settings.verbose >= 1:
             callback = _IterationLog(f"[{label}] " if n_restarts > 1 else "")
         result = run_em(data, params, tol=settings.tol, max_iter=settings.max_iter,

@@ -1,0 +1,203 @@
+"""Hold-out evaluation: fit on part of the ratings, score the rest, with baselines.
+
+A random share of the observed ratings is held out, the mixture is fitted
+on the others, and every held-out rating is predicted by its posterior mean
+given the ratings of its user that were kept. Three baselines, fitted on the
+same kept ratings, give the scale:
+
+- the global mean of the ratings;
+- the mean rating of the item (the global mean for an item with no kept
+  rating);
+- user and item biases, ``mean + b_u + b_i``, regularised as the baseline
+  predictors of Koren (2010), "Factor in the neighbors", section 2.1:
+  ``b_i = sum_u (r_ui - mean) / (25 + n_i)``, then
+  ``b_u = sum_i (r_ui - mean - b_i) / (10 + n_u)``, where n_i and n_u count
+  the kept ratings of the item and of the user.
+
+No prediction is clipped to the rating scale.
+"""
+
+import math
+import time
+from typing import NamedTuple
+
+import numpy as np
+
+from ._selection import heldout_log_likelihood, split_entries
+
+__all__ = ["HeldOut", "Evaluation", "split_ratings", "baseline_predictions",
+           "evaluate_holdout", "rmse", "mae"]
+
+# Shrinkage of the item and user biases, in ratings (Koren's lambda_2, lambda_3).
+ITEM_BIAS_SHRINKAGE = 25.0
+USER_BIAS_SHRINKAGE = 10.0
+
+
+class HeldOut(NamedTuple):
+    """The held-out ratings: ``values[p]`` is the rating of row ``rows[p]``
+    for column ``cols[p]``."""
+
+    rows: np.ndarray
+    cols: np.ndarray
+    values: np.ndarray
+
+
+class Evaluation(NamedTuple):
+    """Result of :func:`evaluate_holdout`.
+
+    Attributes
+    ----------
+    model : GaussianMixture
+        Fitted on ``train``.
+    train : ObservedData
+        The ratings that were kept.
+    heldout : HeldOut
+    predictions : dict of str to ndarray
+        Predictions of the held-out ratings per method, in table order.
+    scores : list of (str, float, float)
+        ``(method, RMSE, MAE)`` per method, in the same order.
+    fit_seconds : float
+    heldout_log_likelihood : float
+        Log-likelihood of the held-out ratings given the kept ones, per
+        held-out rating (nats).
+    """
+
+    model: object
+    train: object
+    heldout: HeldOut
+    predictions: dict
+    scores: list
+    fit_seconds: float
+    heldout_log_likelihood: float
+
+
+def split_ratings(data, test_fraction, seed):
+    """Hold out a random share of the observed ratings.
+
+    Parameters
+    ----------
+    data : ObservedData of shape (n_users, n_items)
+    test_fraction : float
+        Each rating is held out independently with this probability, in (0, 1).
+    seed : int or None
+        Seed of the ``numpy.random.RandomState`` that draws the split.
+
+    Returns
+    -------
+    train : ObservedData of shape (n_users, n_items)
+    heldout : HeldOut
+
+    Raises
+    ------
+    ValueError
+        If ``test_fraction`` is outside (0, 1), or no rating is held out or
+        none is kept.
+    """
+    if not 0 < test_fraction < 1:
+        raise ValueError(f"the test fraction must lie strictly between 0 and 1, "
+                         f"got {test_fraction}")
+    train, (rows, cols, values) = split_entries(data, test_fraction, seed)
+    if values.shape[0] == 0:
+        raise ValueError(f"no rating was held out of the {data.nnz}; raise the test "
+                         "fraction")
+    if train.nnz == 0:
+        raise ValueError(f"every one of the {data.nnz} ratings was held out; lower the "
+                         "test fraction")
+    return train, HeldOut(rows, cols, values)
+
+
+def _sums_and_counts(index, values, size):
+    return (np.bincount(index, weights=values, minlength=size),
+            np.bincount(index, minlength=size))
+
+
+def baseline_predictions(train, rows, cols):
+    """Predictions of the three baselines for the entries (rows[p], cols[p]).
+
+    Parameters
+    ----------
+    train : ObservedData of shape (n_users, n_items)
+        The ratings the baselines are fitted on.
+    rows, cols : ndarray of int, shape (m,)
+
+    Returns
+    -------
+    dict of str to ndarray of shape (m,), float64
+        ``'global mean'``, ``'item mean'`` and ``'user + item biases'``.
+    """
+    values = train.data.astype(np.float64)
+    train_rows = np.repeat(np.arange(train.n_samples), np.diff(train.indptr))
+    mean = values.mean()
+    item_sums, item_counts = _sums_and_counts(train.indices, values, train.n_features)
+    item_means = np.divide(item_sums, item_counts, out=np.full(train.n_features, mean),
+                           where=item_counts > 0)
+    item_bias = (item_sums - mean * item_counts) / (ITEM_BIAS_SHRINKAGE + item_counts)
+    residuals = values - mean - item_bias[train.indices]
+    user_sums, user_counts = _sums_and_counts(train_rows, residuals, train.n_samples)
+    user_bias = user_sums / (USER_BIAS_SHRINKAGE + user_counts)
+    return {
+        "global mean": np.full(rows.shape[0], mean),
+        "item mean": item_means[cols],
+        "user + item biases": mean + user_bias[rows] + item_bias[cols],
+    }
+
+
+def rmse(predicted, actual):
+    """Root mean squared error.
+
+    Parameters
+    ----------
+    predicted, actual : ndarray of shape (m,)
+
+    Returns
+    -------
+    float
+    """
+    return math.sqrt(np.mean((np.asarray(predicted, np.float64) - actual) ** 2))
+
+
+def mae(predicted, actual):
+    """Mean absolute error.
+
+    Parameters
+    ----------
+    predicted, actual : ndarray of shape (m,)
+
+    Returns
+    -------
+    float
+    """
+    return float(np.mean(np.abs(np.asarray(predicted, np.float64) - actual)))
+
+
+def evaluate_holdout(data, model, test_fraction, seed):
+    """Fit ``model`` on a random part of the ratings and score the rest.
+
+    Parameters
+    ----------
+    data : ObservedData of shape (n_users, n_items)
+        All the observed ratings.
+    model : GaussianMixture
+        Unfitted; fitted here on the kept ratings.
+    test_fraction : float
+        Share of the ratings held out, in (0, 1).
+    seed : int or None
+        Seed of the split.
+
+    Returns
+    -------
+    Evaluation
+    """
+    train, heldout = split_ratings(data, test_fraction, seed)
+    start = time.perf_counter()
+    model.fit(train)
+    fit_seconds = time.perf_counter() - start
+    predictions = baseline_predictions(train, heldout.rows, heldout.cols)
+    name = f"Gaussian mixture (K = {model.n_components})"
+    # The held-out entries are missing from train, so these are posterior means.
+    predictions[name] = model.predict_entries(train, heldout.rows, heldout.cols)
+    actual = heldout.values.astype(np.float64)
+    scores = [(method, rmse(guess, actual), mae(guess, actual))
+              for method, guess in predictions.items()]
+    loglik = heldout_log_likelihood(model, data, train) / actual.shape[0]
+    return Evaluation(model, train, heldout, predictions, scores, fit_seconds, loglik)
