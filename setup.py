@@ -1,120 +1,253 @@
 """Build the compiled kernels of fastem.
 
+All the package metadata is in pyproject.toml; this file only describes the two
+builds of the compiled kernels, ``fastem._kernels`` (portable) and, when the
+target is x86-64, ``fastem._kernels_avx2`` (AVX2 and FMA, chosen at run time on
+CPUs that have them). Both are generated from the Tempita template
+``fastem/_kernels.pyx.tp``, which is rendered and cythonized when ``build_ext``
+runs (not when an sdist is made: the sdist ships the template only).
+
+The extension is optional: when it cannot be built (no C compiler, no Cython) the
+install completes with the pure NumPy backend and a warning, unless
+FASTEM_REQUIRE_EXTENSION=1. A failed AVX2 build never fails the install.
+
 Environment switches
 --------------------
 FASTEM_NO_EXTENSION=1       build no extension: the package runs on its pure backend.
-FASTEM_REQUIRE_EXTENSION=1  a failed compilation is a build error (otherwise it
-                            falls back to the pure backend with a warning).
+FASTEM_REQUIRE_EXTENSION=1  a failed compilation of the portable kernels is a build
+                            error (otherwise it falls back to the pure backend with
+                            a warning).
 FASTEM_DISABLE_OPENMP=1     build the kernels serially, without OpenMP.
+FASTEM_REQUIRE_OPENMP=1     a compiler without working OpenMP is a build error
+                            (otherwise serial kernels are built, with a warning).
 FASTEM_OPENMP_CFLAGS, FASTEM_OPENMP_LDFLAGS
-                            override the OpenMP compile and link flags.
+                            override the OpenMP compile and link flags (used as
+                            they are, after a check that they compile and link).
 FASTEM_CYTHON_DEBUG=1       turn bounds checking back on inside the kernels.
 """
 
 import os
-import platform
+import re
 import shlex
 import sys
+import sysconfig
 import tempfile
 import textwrap
 
 from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
 
+TEMPLATE = "fastem/_kernels.pyx.tp"
+PORTABLE = "fastem._kernels"
+AVX2 = "fastem._kernels_avx2"
+
 
 def _env_flag(name):
     return os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")
 
 
-def _openmp_flags(compiler_type):
-    """Return (compile_args, link_args) for OpenMP with this compiler."""
+def _say(message):
+    print(f"fastem: {message}", file=sys.stderr, flush=True)
+
+
+def _warn(message):
+    _say(f"WARNING: {message}")
+
+
+def _target_is_x86_64():
+    """True when the wheel being built is for x86-64 (cross builds included)."""
+    # sysconfig.get_platform() honours _PYTHON_HOST_PLATFORM, which cross builds
+    # set (e.g. 'macosx-11.0-arm64' on an Intel Mac); ARCHFLAGS names the
+    # architectures of a macOS build ('-arch arm64', '-arch x86_64 -arch arm64').
+    target = sysconfig.get_platform().lower()
+    if sys.platform == "darwin":
+        arches = set(re.findall(r"-arch\s+(\S+)", os.environ.get("ARCHFLAGS", "")))
+        if arches:
+            return arches == {"x86_64"}
+        return target.endswith("x86_64")
+    return target.endswith(("x86_64", "amd64"))
+
+
+def _homebrew_libomp_prefixes():
+    """Where Homebrew keeps libomp (Apple silicon, Intel, or $HOMEBREW_PREFIX)."""
+    roots = [os.environ.get("HOMEBREW_PREFIX", ""), "/opt/homebrew", "/usr/local"]
+    prefixes = []
+    for root in dict.fromkeys(r for r in roots if r):
+        prefix = os.path.join(root, "opt", "libomp")
+        if os.path.isfile(os.path.join(prefix, "include", "omp.h")):
+            prefixes.append(prefix)
+    return prefixes
+
+
+def _openmp_candidates(compiler_type):
+    """(compile_args, link_args) to try in turn for OpenMP with this compiler."""
     if "FASTEM_OPENMP_CFLAGS" in os.environ or "FASTEM_OPENMP_LDFLAGS" in os.environ:
-        return (
+        return [(
             shlex.split(os.environ.get("FASTEM_OPENMP_CFLAGS", "")),
             shlex.split(os.environ.get("FASTEM_OPENMP_LDFLAGS", "")),
-        )
+        )]
     if compiler_type == "msvc":
-        return ["/openmp"], []
+        return [(["/openmp"], [])]
+    # gcc and LLVM's clang (MinGW included).
+    candidates = [(["-fopenmp"], ["-fopenmp"])]
     if sys.platform == "darwin":
-        # Apple clang has no driver flag for OpenMP; libomp comes from Homebrew.
-        return ["-Xpreprocessor", "-fopenmp"], ["-lomp"]
-    return ["-fopenmp"], ["-fopenmp"]
+        # Apple clang has no -fopenmp driver flag: the preprocessor flag, and the
+        # libomp runtime from Homebrew (`brew install libomp`, keg-only).
+        for prefix in _homebrew_libomp_prefixes():
+            candidates.append((
+                ["-Xpreprocessor", "-fopenmp", f"-I{prefix}/include"],
+                [f"-L{prefix}/lib", "-lomp"],
+            ))
+        candidates.append((["-Xpreprocessor", "-fopenmp"], ["-lomp"]))
+    return candidates
 
 
-def _optimisation_flags(compiler_type, extension_name):
-    avx2 = extension_name.endswith("_avx2")
+def _optimisation_flags(compiler_type, avx2):
     if compiler_type == "msvc":
+        # MSVC has no -mavx2/-mfma: /arch:AVX2 enables both.
         return ["/O2"] + (["/arch:AVX2"] if avx2 else [])
-    return ["-O3", "-fno-math-errno"] + (["-mavx2", "-mfma"] if avx2 else [])
+    # -g0: no debug information (Python's own CFLAGS ask for it), unless debugging.
+    debug = [] if _env_flag("FASTEM_CYTHON_DEBUG") else ["-g0"]
+    return ["-O3", "-fno-math-errno"] + debug + (["-mavx2", "-mfma"] if avx2 else [])
+
+
+def _warn_pure(reason):
+    _warn(
+        f"{reason}.\n"
+        "fastem: WARNING: fastem is installed with its pure NumPy backend only: the "
+        "same results, more slowly. For the compiled kernels, install a C compiler "
+        "and reinstall (pip install --no-cache-dir --force-reinstall fastem); "
+        "FASTEM_REQUIRE_EXTENSION=1 makes this a build error."
+    )
+
+
+OPENMP_CHECK = """
+#include <omp.h>
+int main(void) {
+    int n = 0;
+    #pragma omp parallel reduction(+:n)
+    n += 1;
+    return n > 0 && omp_get_max_threads() > 0 ? 0 : 1;
+}
+"""
+
+
+def _c_string(text):
+    """``text`` as a C string literal, for a -D macro definition."""
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 class BuildExt(build_ext):
-    """Pick OpenMP flags for the compiler at hand; fall back gracefully."""
+    """Cythonize, pick the OpenMP flags of the compiler at hand, fall back gracefully."""
 
     def finalize_options(self):
         super().finalize_options()
         if not self.parallel:
             self.parallel = os.cpu_count() or 1  # the two builds compile at once
 
-    def _compiles_with_openmp(self, compile_args, link_args):
-        source = textwrap.dedent(
-            """
-            #include <omp.h>
-            int main(void) { return omp_get_max_threads() > 0 ? 0 : 1; }
-            """
-        )
+    def run(self):
+        if self.extensions:
+            extensions = _cythonize(self.extensions)
+            # In place: the distribution and the other commands share this list.
+            self.extensions[:] = extensions
+        super().run()
+
+    def _links(self, source, compile_args=(), link_args=()):
+        """True if ``source`` compiles and links into a program with these flags."""
         with tempfile.TemporaryDirectory() as tmp:
-            path = os.path.join(tmp, "check_openmp.c")
+            path = os.path.join(tmp, "check.c")
             with open(path, "w") as f:
-                f.write(source)
+                f.write(textwrap.dedent(source))
             try:
                 objects = self.compiler.compile(
-                    [path], output_dir=tmp, extra_postargs=compile_args
+                    [path], output_dir=tmp, extra_postargs=list(compile_args)
                 )
                 self.compiler.link_executable(
-                    objects, "check_openmp", output_dir=tmp, extra_postargs=link_args
+                    objects, "check", output_dir=tmp, extra_postargs=list(link_args)
                 )
             except Exception:
                 return False
         return True
 
+    def _openmp_flags(self, compiler_type):
+        if _env_flag("FASTEM_DISABLE_OPENMP"):
+            _say("FASTEM_DISABLE_OPENMP is set: building serial kernels")
+            return [], []
+        candidates = _openmp_candidates(compiler_type)
+        for compile_args, link_args in candidates:
+            if self._links(OPENMP_CHECK, compile_args, link_args):
+                _say(f"OpenMP: compile {shlex.join(compile_args)!r}, "
+                     f"link {shlex.join(link_args)!r}")
+                return compile_args, link_args
+        tried = " | ".join(
+            shlex.join(dict.fromkeys(cflags + ldflags)) or "(none)"
+            for cflags, ldflags in candidates
+        )
+        if _env_flag("FASTEM_REQUIRE_OPENMP"):
+            raise RuntimeError(
+                f"fastem: FASTEM_REQUIRE_OPENMP=1 but OpenMP does not work with "
+                f"this compiler ({compiler_type}; tried: {tried})"
+            )
+        hint = " (Apple clang: `brew install libomp`)" if sys.platform == "darwin" else ""
+        _warn(
+            f"OpenMP does not work with this compiler (tried: {tried}){hint}; "
+            "building serial kernels"
+        )
+        return [], []
+
     def build_extensions(self):
         compiler_type = self.compiler.compiler_type
-        openmp_compile, openmp_link = [], []
-        if not _env_flag("FASTEM_DISABLE_OPENMP"):
-            flags = _openmp_flags(compiler_type)
-            if self._compiles_with_openmp(*flags):
-                openmp_compile, openmp_link = flags
-            else:
-                print("fastem: OpenMP not available; building serial kernels")
+        if not self._links("int main(void) { return 0; }\n"):
+            reason = f"the C compiler ({compiler_type}) cannot build a program"
+            if _env_flag("FASTEM_REQUIRE_EXTENSION"):
+                raise RuntimeError(f"fastem: FASTEM_REQUIRE_EXTENSION=1 but {reason}")
+            _warn_pure(reason)
+            self.extensions[:] = []
+            return
+        openmp_compile, openmp_link = self._openmp_flags(compiler_type)
         for ext in self.extensions:
-            compile_args = _optimisation_flags(compiler_type, ext.name) + openmp_compile
+            compile_args = _optimisation_flags(compiler_type, ext.name == AVX2)
+            compile_args += openmp_compile
+            flags = " ".join(dict.fromkeys(compile_args + openmp_link))
             ext.extra_compile_args = list(ext.extra_compile_args or []) + compile_args
             ext.extra_link_args = list(ext.extra_link_args or []) + openmp_link
             ext.define_macros = list(ext.define_macros or []) + [
-                ("FASTEM_BUILD_FLAGS", '"%s"' % " ".join(dict.fromkeys(compile_args + openmp_link))),
+                ("FASTEM_BUILD_FLAGS", _c_string(flags)),
             ]
+        self._failed = set()
         super().build_extensions()
+        if PORTABLE in self._failed:
+            self._failed.add(AVX2)  # useless without the portable build
+        # Drop what failed, so that no later step (copies, editable installs)
+        # looks for its file, and no orphan AVX2 build ships.
+        for ext in self.extensions:
+            path = self.get_ext_fullpath(ext.name)
+            if ext.name in self._failed and os.path.exists(path):
+                os.remove(path)
+        self.extensions[:] = [e for e in self.extensions if e.name not in self._failed]
 
     def build_extension(self, ext):
         try:
             super().build_extension(ext)
         except Exception as exc:
-            # The AVX2 build is an optional extra; the portable one may be required.
-            if ext.name == "fastem._kernels" and _env_flag("FASTEM_REQUIRE_EXTENSION"):
+            if ext.name == PORTABLE and _env_flag("FASTEM_REQUIRE_EXTENSION"):
                 raise
-            print(
-                f"fastem: WARNING: {ext.name} failed to build ({exc}); "
-                "fastem falls back to the portable kernels or the pure NumPy backend"
-            )
+            self._failed.add(ext.name)
+            if ext.name == AVX2:
+                # An optional extra: the portable kernels run on every CPU.
+                _warn(
+                    f"the AVX2 build {AVX2} failed ({exc}); "
+                    "the portable kernels will be used on every CPU"
+                )
+            else:
+                _warn_pure(f"the compiled extension {ext.name} failed to build ({exc})")
 
 
 def _render_templates():
-    """Generate each ``.pyx`` from its Tempita template ``.pyx.tp``."""
+    """Generate each ``.pyx`` from the Tempita template, rewriting only on change."""
     from Cython import Tempita
 
-    template = "fastem/_kernels.pyx.tp"
-    with open(template) as f:
+    with open(TEMPLATE) as f:
         text = Tempita.sub(f.read())
     # One source, two builds: portable, and for CPUs with AVX2 and FMA.
     for target in ["fastem/_kernels.pyx", "fastem/_kernels_avx2.pyx"]:
@@ -126,25 +259,21 @@ def _render_templates():
             f.write(text)
 
 
-def _extensions():
-    if _env_flag("FASTEM_NO_EXTENSION"):
-        return []
+def _cythonize(extensions):
+    """The extensions with C sources, or [] (pure package) without Cython."""
+    if all(not src.endswith(".pyx") for ext in extensions for src in ext.sources):
+        return list(extensions)
     try:
         from Cython.Build import cythonize
     except ImportError:
         if _env_flag("FASTEM_REQUIRE_EXTENSION"):
             raise
-        print("fastem: WARNING: Cython is missing; building the pure package only")
+        _warn_pure("Cython is missing (a build with build isolation installs it)")
         return []
     _render_templates()
     debug = _env_flag("FASTEM_CYTHON_DEBUG")
-    extensions = [Extension("fastem._kernels", ["fastem/_kernels.pyx"])]
-    if platform.machine().lower() in ("x86_64", "amd64"):
-        extensions.append(
-            Extension("fastem._kernels_avx2", ["fastem/_kernels_avx2.pyx"])
-        )
-    return cythonize(
-        extensions,
+    generated = cythonize(
+        list(extensions),
         nthreads=os.cpu_count() or 1,
         compiler_directives={
             "language_level": 3,
@@ -155,6 +284,21 @@ def _extensions():
             "nonecheck": False,
         },
     )
+    # cythonize returns distutils Extensions: keep setuptools' own, with C sources.
+    sources = {ext.name: ext.sources for ext in generated}
+    for ext in extensions:
+        ext.sources = list(sources[ext.name])
+    return list(extensions)
+
+
+def _extensions():
+    if _env_flag("FASTEM_NO_EXTENSION"):
+        _say("FASTEM_NO_EXTENSION is set: building the pure package")
+        return []
+    extensions = [Extension(PORTABLE, ["fastem/_kernels.pyx"])]
+    if _target_is_x86_64():
+        extensions.append(Extension(AVX2, ["fastem/_kernels_avx2.pyx"]))
+    return extensions
 
 
 setup(ext_modules=_extensions(), cmdclass={"build_ext": BuildExt})

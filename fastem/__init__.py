@@ -1,7 +1,6 @@
 """fastem: fast, exact EM for Gaussian mixtures on partially observed data."""
 
-__version__ = "0.1.0"
-
+from ._version import __version__
 from ._backend import backend_info  # noqa: E402
 from ._selection import select_n_components  # noqa: E402
 from .mixture import ConvergenceWarning, GaussianMixture, NotFittedError, load  # noqa: E402
