@@ -8,14 +8,18 @@ with AVX2 and FMA, chosen at run time; ``FASTEM_SIMD=baseline`` forces the
 portable one.
 """
 
+import numbers
 import os
 import warnings
 
 from . import _pure
 
-__all__ = ["get_backend", "backend_info", "effective_n_threads"]
+__all__ = ["get_backend", "backend_info", "effective_n_threads", "MAX_THREADS"]
 
 _ENV_VAR = "FASTEM_BACKEND"
+# Upper bound of n_threads. Each thread owns K x d accumulators, and an OpenMP
+# runtime asked for more threads than the system allows aborts the process.
+MAX_THREADS = 1024
 _NAMES = ("cython", "python")
 _default = None
 
@@ -89,12 +93,15 @@ def _simd(module):
 
 
 def effective_n_threads(n_threads, module):
-    """Resolve ``n_threads`` (None: the backend's default) to a positive int."""
+    """Resolve ``n_threads`` (None: the backend's default) to an int in [1, 1024]."""
     if n_threads is None:
-        return max(1, int(module.max_threads()))
-    if isinstance(n_threads, bool) or not isinstance(n_threads, int) or n_threads < 1:
-        raise ValueError(f"n_threads must be None or an int >= 1, got {n_threads!r}")
-    return n_threads
+        # OMP_NUM_THREADS may ask for more; beyond the bound it is not honoured.
+        return min(max(1, int(module.max_threads())), MAX_THREADS)
+    if (isinstance(n_threads, bool) or not isinstance(n_threads, numbers.Integral)
+            or not 1 <= n_threads <= MAX_THREADS):
+        raise ValueError(f"n_threads must be None or an int in [1, {MAX_THREADS}], got "
+                         f"{n_threads!r}")
+    return int(n_threads)
 
 
 def backend_info(backend=None):

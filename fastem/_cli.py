@@ -22,7 +22,7 @@ import numpy as np
 
 from . import __version__
 from . import io as rating_io
-from ._backend import backend_info
+from ._backend import MAX_THREADS, backend_info
 from ._evaluate import evaluate_holdout
 from ._persist import ModelFileError
 from ._predict import IdIndex, model_column_index, predict_pairs, read_pairs
@@ -63,6 +63,13 @@ def _positive_int(text):
         raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"{text} is not >= 1")
+    return value
+
+
+def _thread_count(text):
+    value = _positive_int(text)
+    if value > MAX_THREADS:
+        raise argparse.ArgumentTypeError(f"{text} is more than {MAX_THREADS}")
     return value
 
 
@@ -233,7 +240,7 @@ def _model_options():
     group.add_argument("--tol", type=_tolerance, default=1e-6,
                        help="stop when the log-likelihood rises by less than TOL times "
                             "its size (default: %(default)s)")
-    group.add_argument("--threads", type=_positive_int, default=None, metavar="T",
+    group.add_argument("--threads", type=_thread_count, default=None, metavar="T",
                        help="threads of the compiled kernels (default: every core; "
                             "OMP_NUM_THREADS)")
     group.add_argument("-q", "--quiet", action="store_true",
@@ -703,7 +710,7 @@ def build_parser():
     predict.add_argument("--format", choices=rating_io.FORMATS, default=None,
                          help="with --fill: format of DATA (default: from the "
                               "extension, as for 'fastem fit')")
-    predict.add_argument("--threads", type=_positive_int, default=None, metavar="T",
+    predict.add_argument("--threads", type=_thread_count, default=None, metavar="T",
                          help="threads of the compiled kernels (default: every core)")
     predict.add_argument("--force", action="store_true", help="replace an existing OUT")
     predict.add_argument("-q", "--quiet", action="store_true", help="no summary line")
@@ -772,7 +779,7 @@ def build_parser():
                        default=["python", "cython"],
                        help="backends to time (default: both; cython only if it "
                             "imports)")
-    bench.add_argument("--threads", type=_positive_int, nargs="+", default=None,
+    bench.add_argument("--threads", type=_thread_count, nargs="+", default=None,
                        metavar="T", help="thread counts of the compiled backend "
                                          "(default: 1 and every core)")
     bench.add_argument("--repeats", type=_positive_int, default=3, metavar="N",

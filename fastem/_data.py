@@ -4,12 +4,17 @@ Every kernel reads its data through an :class:`ObservedData`, whose arrays are
 checked once, here, so that compiled code can trust them.
 """
 
+import numbers
+
 import numpy as np
 import scipy.sparse as sp
 
 __all__ = ["ObservedData", "as_observed"]
 
 _FLOAT_DTYPES = (np.float32, np.float64)
+# What to do about a malformed scipy.sparse matrix, at the end of the messages.
+MALFORMED_MATRIX = ("the matrix is malformed (were its arrays changed after it was "
+                    "built?); rebuild it with scipy's constructors")
 _INDEX_DTYPES = (np.int32, np.int64)
 
 
@@ -37,7 +42,8 @@ class ObservedData:
 
     Notes
     -----
-    The arrays are kept read-only; a row may not name the same column twice.
+    The arrays are kept read-only and the instance is immutable; a row may
+    not name the same column twice.
     """
 
     __slots__ = ("data", "indices", "indptr", "n_samples", "n_features")
@@ -57,6 +63,8 @@ class ObservedData:
             )
         if data.ndim != 1 or indices.ndim != 1 or indptr.ndim != 1:
             raise ValueError("CSR data, indices and indptr must be 1-D arrays")
+        if isinstance(n_features, bool) or not isinstance(n_features, numbers.Integral):
+            raise TypeError(f"n_features must be an int, got {n_features!r}")
         n_features = int(n_features)
         if n_features < 1:
             raise ValueError(f"n_features must be at least 1, got {n_features}")
@@ -87,11 +95,24 @@ class ObservedData:
                     "missing instead of storing NaN or inf"
                 )
             _check_no_duplicates(indices, indptr, n_features)
-        self.data = _read_only(data)
-        self.indices = _read_only(indices)
-        self.indptr = _read_only(indptr)
-        self.n_samples = indptr.shape[0] - 1
-        self.n_features = n_features
+        # object.__setattr__: the instance is frozen (see __setattr__).
+        for name, value in (("data", _read_only(data)), ("indices", _read_only(indices)),
+                            ("indptr", _read_only(indptr)),
+                            ("n_samples", indptr.shape[0] - 1), ("n_features", n_features)):
+            object.__setattr__(self, name, value)
+
+    def __setattr__(self, name, value):
+        # The compiled kernels trust the checked arrays without bounds checks:
+        # replacing one after the checks could make them read out of bounds.
+        raise AttributeError(
+            f"ObservedData is immutable; build a new one instead of setting {name!r}")
+
+    def __delattr__(self, name):
+        raise AttributeError(f"ObservedData is immutable; cannot delete {name!r}")
+
+    def __reduce__(self):
+        # Copies and unpickled instances are built, and checked, anew.
+        return (ObservedData, (self.data, self.indices, self.indptr, self.n_features))
 
     @property
     def shape(self):
@@ -171,6 +192,8 @@ def as_observed(X, *, missing_values=np.nan, dtype=None):
 
 
 def _value_dtype(dtype, given):
+    if dtype.kind not in "biuf":
+        raise TypeError(f"X must hold numbers, got dtype {dtype}")
     if given is not None:
         given = np.dtype(given)
         if given not in _FLOAT_DTYPES:
@@ -178,8 +201,6 @@ def _value_dtype(dtype, given):
         return given
     if dtype == np.float32:
         return np.dtype(np.float32)
-    if dtype.kind not in "biuf":
-        raise TypeError(f"X must hold numbers, got dtype {dtype}")
     return np.dtype(np.float64)
 
 
@@ -190,10 +211,102 @@ def _check_2d(shape):
         raise ValueError(f"X must have at least one row and one column, got {shape}")
 
 
+def _index_array(array, what, fix):
+    array = np.asarray(array)
+    if array.dtype not in _INDEX_DTYPES:
+        raise TypeError(f"{what} must be int32 or int64, got dtype {array.dtype}; {fix}")
+    if array.ndim != 1:
+        raise ValueError(f"{what} must be a 1-D array, got shape {array.shape}; {fix}")
+    return array
+
+
+def _check_range(index, size, what, fix):
+    if index.shape[0] and (index.min() < 0 or index.max() >= size):
+        raise ValueError(
+            f"{what} must lie in [0, {size}), got values in [{index.min()}, "
+            f"{index.max()}]; {fix}")
+
+
+def _check_compressed(X, name, fix):
+    n_rows, n_cols = X.shape
+    data = np.asarray(X.data)
+    if X.format == "bsr":
+        block_rows, block_cols = X.blocksize
+        major, minor = n_rows // block_rows, n_cols // block_cols
+        good_data = data.ndim == 3 and data.shape[1:] == (block_rows, block_cols)
+    else:
+        major, minor = (n_rows, n_cols) if X.format == "csr" else (n_cols, n_rows)
+        good_data = data.ndim == 1
+    if not good_data:
+        raise ValueError(f"{name} data has shape {data.shape}, which does not fit the "
+                         f"format; {fix}")
+    indices = _index_array(X.indices, f"{name} indices", fix)
+    indptr = _index_array(X.indptr, f"{name} indptr", fix)
+    if indptr.shape[0] != major + 1:
+        raise ValueError(f"{name} indptr has {indptr.shape[0]} entries, but a matrix of "
+                         f"shape {X.shape} needs {major + 1}; {fix}")
+    if indices.shape[0] != data.shape[0]:
+        raise ValueError(f"{name} data has {data.shape[0]} entries but indices has "
+                         f"{indices.shape[0]}; {fix}")
+    if indptr[0] != 0 or indptr[-1] != indices.shape[0]:
+        raise ValueError(f"{name} indptr must start at 0 and end at nnz="
+                         f"{indices.shape[0]}, got {indptr[0]} and {indptr[-1]}; "
+                         f"{fix}")
+    if (np.diff(indptr) < 0).any():
+        raise ValueError(f"{name} indptr must be non-decreasing; {fix}")
+    _check_range(indices, minor, f"{name} indices", fix)
+
+
+def _check_coo(X, fix):
+    data = np.asarray(X.data)
+    coords = X.coords if hasattr(X, "coords") else (X.row, X.col)
+    if data.ndim != 1 or len(coords) != 2:
+        raise ValueError(f"COO data and coordinates do not fit a 2-D matrix; {fix}")
+    for name, index, size in zip(("row", "col"), coords, X.shape):
+        index = _index_array(index, f"COO {name} indices", fix)
+        if index.shape[0] != data.shape[0]:
+            raise ValueError(f"COO data has {data.shape[0]} entries but {name} has "
+                             f"{index.shape[0]}; {fix}")
+        _check_range(index, size, f"COO {name} indices", fix)
+
+
+def _check_lil(X, fix):
+    rows, data = X.rows, X.data
+    if len(rows) != X.shape[0] or len(data) != X.shape[0] or any(
+            len(r) != len(v) for r, v in zip(rows, data)):
+        raise ValueError(f"LIL rows and data do not have the same lengths; {fix}")
+
+
+def sparse_as_csr(X, fix=MALFORMED_MATRIX):
+    """``X`` as CSR, its index arrays checked before scipy's compiled code reads them.
+
+    scipy's conversions (tocsr, sorting, summing duplicates) trust the index
+    arrays of a matrix; those of a matrix changed after it was built (say
+    ``X.indices = ...``) or read from a crafted file could make them read or
+    write out of bounds. ``fix`` ends the error messages.
+
+    Raises
+    ------
+    ValueError, TypeError
+        If an index array has the wrong length, dtype or values.
+    """
+    if X.format in ("csr", "csc", "bsr"):
+        _check_compressed(X, X.format.upper(), fix)
+    elif X.format == "coo":
+        _check_coo(X, fix)
+    elif X.format == "lil":
+        _check_lil(X, fix)  # columns are checked in the CSR made from it
+    else:
+        # dok, dia: their conversion to COO is NumPy code; check its result.
+        X = X.tocoo()
+        _check_coo(X, fix)
+    return X.tocsr()
+
+
 def _from_sparse(X, dtype):
     _check_2d(X.shape)
     value_dtype = _value_dtype(X.dtype, dtype)
-    csr = X.tocsr()
+    csr = sparse_as_csr(X)
     if not csr.has_canonical_format:
         # scipy's own rule for duplicates: they are summed.
         csr = csr.copy()

@@ -17,6 +17,7 @@ __all__ = [
     "SufficientStats",
     "EMResult",
     "check_params",
+    "check_row_loglik",
     "log_weights",
     "total_loglik",
     "estep",
@@ -88,20 +89,40 @@ def check_params(params, n_features):
         raise ValueError(f"weights must have shape ({n_components},), got {weights.shape}")
     if not (np.isfinite(means).all() and np.isfinite(variances).all()
             and np.isfinite(weights).all()):
-        raise ValueError("mixture parameters must be finite")
+        raise ValueError("mixture parameters (means, variances, weights) must be finite")
     if (variances <= 0).any():
         raise ValueError(
-            "variances must be positive; a component has collapsed onto its "
-            "points (use min_variance > 0)"
+            "variances must be positive; a variance of 0 means a component has "
+            "collapsed onto its points (fit with min_variance > 0)"
         )
     if (weights < 0).any() or not weights.sum() > 0:
         raise ValueError("mixture weights must be non-negative with a positive sum")
     return Params(means, variances, weights)
 
 
+def check_row_loglik(row_loglik):
+    """Raise ValueError unless every row's log-likelihood is finite.
+
+    A row's log-likelihood is -inf (and its posteriors NaN) only when its
+    squared distance to every mean, over the variance, overflows float64.
+    """
+    bad = ~np.isfinite(row_loglik)
+    if bad.any():
+        row = int(np.argmax(bad))
+        raise ValueError(
+            f"the log-likelihood of row {row} is not finite: its squared distances "
+            "to the component means, divided by the variances, overflow float64; "
+            "rescale X (divide it by a power of 10) or raise min_variance")
+
+
 def total_loglik(row_loglik):
     """Exactly rounded sum: independent of how rows were split among threads."""
-    return math.fsum(row_loglik)
+    check_row_loglik(row_loglik)
+    try:
+        return math.fsum(row_loglik)
+    except OverflowError:
+        raise ValueError("the total log-likelihood overflows float64; rescale X "
+                         "(divide it by a power of 10)") from None
 
 
 def log_weights(weights, weight_floor):
@@ -143,6 +164,7 @@ def estep(X, params, *, weight_floor=COURSE_WEIGHT_FLOOR, backend=None,
         log_weights(params.weights, weight_floor), post, row_loglik,
         effective_n_threads(n_threads, kernels),
     )
+    check_row_loglik(row_loglik)  # never NaN posteriors
     return post, row_loglik
 
 
@@ -216,6 +238,22 @@ def mstep(stats, old_means, old_variances, n_samples, *, min_variance=0.25,
     return Params(means, variances, weights), sq_error
 
 
+def _check_mstep(params, iteration):
+    # Checked here rather than at the next E-step, so that a fit never
+    # returns such parameters and the message says what happened.
+    if not all(np.isfinite(array).all() for array in params):
+        raise ValueError(
+            f"the M-step of iteration {iteration} gave parameters that are not "
+            "finite: sums of squared deviations overflow float64; rescale X "
+            "(divide it by a power of 10)")
+    if (params.variances <= 0).any():
+        component = int(np.argwhere(params.variances <= 0)[0][0])
+        raise ValueError(
+            f"component {component} collapsed onto identical points at iteration "
+            f"{iteration}: its variance is 0 and its likelihood unbounded; fit with "
+            "a variance floor, min_variance > 0 (the course uses 0.25)")
+
+
 def run_em(X, params, *, tol=1e-6, max_iter=None, min_variance=0.25,
            mean_threshold=1.0, weight_floor=COURSE_WEIGHT_FLOOR, backend=None,
            n_threads=None, callback=None):
@@ -252,6 +290,7 @@ def run_em(X, params, *, tol=1e-6, max_iter=None, min_variance=0.25,
         params, _ = mstep(stats, params.means, params.variances, X.n_samples,
                           min_variance=min_variance, mean_threshold=mean_threshold)
         n_iter += 1
+        _check_mstep(params, n_iter)
         if callback is not None:
             callback(n_iter, log_likelihood)
         if previous is not None and log_likelihood - previous <= tol * abs(log_likelihood):

@@ -25,7 +25,10 @@ variances_init
 """
 
 import json
+import math
+import struct
 import zipfile
+import zlib
 
 import numpy as np
 
@@ -130,9 +133,15 @@ def read_model(file):
                        if name in _REQUIRED or name in _LABELS or name in INITIAL}
     except (ModelFileError, FileNotFoundError):
         raise
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError) as exc:
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError, zlib.error,
+            struct.error, NotImplementedError, RuntimeError, OverflowError,
+            MemoryError) as exc:
+        # A damaged or crafted archive fails in zipfile, zlib or NumPy's .npy
+        # reader in many ways (an unsupported compression or zip version, an
+        # "encrypted" member, a header announcing a huge array, ...).
         raise ModelFileError(
-            f"cannot read {file!r} as a fastem model file ({exc})") from exc
+            f"cannot read {file!r} as a fastem model file ({type(exc).__name__}: "
+            f"{exc})") from exc
     return _validated(members)
 
 
@@ -189,6 +198,12 @@ def _validated(members):
     fit_info = arrays["fit_info"]
     if fit_info.shape != (4,):
         raise ModelFileError(f"fit_info must have shape (4,), got {fit_info.shape}")
+    converged, n_iter = fit_info[0], fit_info[1]
+    if (converged not in (0.0, 1.0) or not math.isfinite(n_iter) or n_iter < 0
+            or n_iter != int(n_iter) or np.isnan(fit_info[2:]).any()):
+        raise ModelFileError(
+            "model file member 'fit_info' is invalid: it must hold converged (0 or 1), "
+            "n_iter (an integer >= 0), log_likelihood and lower_bound")
     labels = {}
     for name in _LABELS:
         if name not in members:
@@ -200,10 +215,16 @@ def _validated(members):
         except ValueError as exc:
             raise ModelFileError(f"invalid {name} in model file: {exc}") from exc
     initial = {}
+    initial_shapes = {"weights_init": weights.shape, "means_init": means.shape,
+                      "variances_init": variances.shape}
     for name in INITIAL:
         if name in members:
             if members[name].dtype.kind != "f" or not np.isfinite(members[name]).all():
                 raise ModelFileError(f"model file member {name!r} must hold finite floats")
+            if members[name].shape != initial_shapes[name]:
+                raise ModelFileError(
+                    f"model file member {name!r} has shape {members[name].shape}, but "
+                    f"the model needs {initial_shapes[name]}")
             initial[name] = members[name].astype(np.float64)
     return {
         "settings": settings,

@@ -1,13 +1,14 @@
 """Choosing the number of components: BIC or held-out log-likelihood."""
 
 import math
+import numbers
 import time
 from typing import NamedTuple
 
 import numpy as np
 
 from ._data import ObservedData
-from .mixture import GaussianMixture, _observed
+from .mixture import GaussianMixture, _check_fit_data, _observed, _Settings
 
 __all__ = ["Selection", "select_n_components", "split_entries", "heldout_log_likelihood"]
 
@@ -122,12 +123,20 @@ def select_n_components(X, candidates, *, criterion="bic", heldout_fraction=0.1,
     Raises
     ------
     ValueError
-        For an unknown criterion, an empty or invalid list of candidates, or
-        a ``heldout_fraction`` outside (0, 1).
+        For an unknown criterion, an empty or invalid list of candidates, a
+        ``heldout_fraction`` outside (0, 1), an invalid setting, or X that
+        cannot be fitted (see :meth:`GaussianMixture.fit`).
+    TypeError
+        For candidates that are not a list, or a setting that
+        :class:`GaussianMixture` does not have.
     """
     if criterion not in CRITERIA:
         raise ValueError(f"criterion={criterion!r} is invalid: use one of {CRITERIA}")
-    candidates = list(candidates)
+    try:
+        candidates = list(candidates)
+    except TypeError:
+        raise TypeError(f"candidates={candidates!r} is invalid: give a list of ints "
+                        ">= 1 (the numbers of components to try)") from None
     if not candidates or not all(
             isinstance(k, (int, np.integer)) and not isinstance(k, bool) and k >= 1
             for k in candidates):
@@ -135,10 +144,15 @@ def select_n_components(X, candidates, *, criterion="bic", heldout_fraction=0.1,
                          "list of ints >= 1")
     if "n_components" in params:
         raise ValueError("pass the numbers of components as candidates, not n_components")
-    if not 0 < heldout_fraction < 1:
+    if not (isinstance(heldout_fraction, numbers.Real)
+            and not isinstance(heldout_fraction, bool) and 0 < heldout_fraction < 1):
         raise ValueError(f"heldout_fraction={heldout_fraction!r} is invalid: use a "
                          "share in (0, 1)")
+    if not isinstance(refit, (bool, np.bool_)):
+        raise ValueError(f"refit={refit!r} is invalid: use True or False")
+    _Settings(GaussianMixture(int(candidates[0]), **params))  # every setting, up front
     full = _observed(X, params.get("missing_values", np.nan))
+    _check_fit_data(full)
     if max(candidates) > full.n_samples:
         raise ValueError(f"candidates must be <= n_samples={full.n_samples}; got "
                          f"{max(candidates)}")

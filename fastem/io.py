@@ -23,7 +23,9 @@ Supported formats
 :func:`load` picks the loader from the file name.
 """
 
+import errno
 import io
+import numbers
 import os
 import re
 from dataclasses import dataclass
@@ -33,7 +35,7 @@ import numpy as np
 import scipy.io
 import scipy.sparse as sp
 
-from ._data import as_observed
+from ._data import as_observed, sparse_as_csr
 
 __all__ = [
     "RatingData",
@@ -179,6 +181,8 @@ def load(path, format=None, **kwargs):
     ------
     FileNotFoundError
         If ``path`` does not exist.
+    IsADirectoryError
+        If ``path`` is a folder.
     ValueError
         If the format is unknown or cannot be told from the name, or the file
         is empty or malformed.
@@ -254,6 +258,10 @@ def load_dense_text(path, missing_value=0, *, dtype=np.float64):
     """
     path = _existing_file(path)
     dtype = _value_dtype(dtype)
+    if missing_value is not None and (isinstance(missing_value, bool)
+                                      or not isinstance(missing_value, numbers.Real)):
+        raise TypeError(f"missing_value must be a number, NaN or None, got "
+                        f"{missing_value!r}")
     raw = path.read_bytes().removeprefix(_UTF8_BOM)
     if not raw.strip():
         raise ValueError(f"{path}: the file is empty")
@@ -871,7 +879,8 @@ def load_npz(path, *, dtype=np.float64):
     FileNotFoundError
         If ``path`` does not exist.
     ValueError
-        If the file is empty or not a scipy sparse npz file, or stores a value
+        If the file is empty or not a scipy sparse npz file, holds a malformed
+        matrix (index arrays out of range or inconsistent), or stores a value
         that is not finite.
     """
     path = _existing_file(path)
@@ -890,7 +899,12 @@ def _from_matrix(path, matrix, dtype):
     if np.dtype(matrix.dtype).kind not in "biuf":
         raise ValueError(f"{path}: ratings must be real numbers, got dtype {matrix.dtype}")
     if sp.issparse(matrix):
-        csr = sp.csr_matrix(matrix, copy=True)
+        # The file's index arrays are checked before scipy's compiled code
+        # reads them: a crafted file could otherwise make it read out of bounds.
+        try:
+            csr = sp.csr_matrix(sparse_as_csr(matrix, "the file is damaged"), copy=True)
+        except (ValueError, TypeError) as exc:
+            raise ValueError(f"{path}: malformed sparse matrix: {exc}") from None
         csr.sum_duplicates()  # also sorts the indices; explicit zeros stay
         values, indices, indptr = csr.data, csr.indices, csr.indptr
     else:
@@ -914,7 +928,9 @@ def _from_matrix(path, matrix, dtype):
 def _existing_file(path):
     path = Path(os.fspath(path))
     if not path.exists():
-        raise FileNotFoundError(2, "No such file or directory", str(path))
+        raise FileNotFoundError(errno.ENOENT, "No such file or directory", str(path))
+    if path.is_dir():
+        raise IsADirectoryError(errno.EISDIR, "Is a folder, not a ratings file", str(path))
     return path
 
 

@@ -17,6 +17,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from . import _persist
+from ._backend import MAX_THREADS
 from ._data import ObservedData, as_observed
 from ._em import Params, estep, run_em, total_loglik
 from ._init import INIT_METHODS, initial_params
@@ -66,11 +67,19 @@ def _observed(X, missing_values):
             raise ValueError("Complex data not supported; X must hold real numbers")
         _check_shape(X.shape)
         return as_observed(X)
-    X = np.asarray(X)
+    try:
+        X = np.asarray(X)
+    except ValueError as exc:  # ragged nested lists
+        raise ValueError(f"X must be a 2-D array of numbers with rows of equal length "
+                         f"({exc})") from None
     if X.dtype.kind == "c":
         raise ValueError("Complex data not supported; X must hold real numbers")
     if X.dtype == object:
-        X = X.astype(np.float64)  # TypeError if an entry is not a number
+        try:
+            X = X.astype(np.float64)  # None becomes NaN: missing by default
+        except (TypeError, ValueError) as exc:
+            raise TypeError(f"X must hold numbers; an entry of the object array is not "
+                            f"one ({exc}); convert X with X.astype(float)") from None
     if X.ndim != 2:
         raise ValueError(
             f"Expected a 2-D array (n_samples, n_features), got {X.ndim}-D of shape "
@@ -179,8 +188,9 @@ class _Settings:
         _check_setting(isinstance(est.warm_start, (bool, np.bool_)), "warm_start",
                        est.warm_start, "use True or False")
         _check_setting(est.n_threads is None
-                       or (_is_int(est.n_threads) and est.n_threads >= 1),
-                       "n_threads", est.n_threads, "use None (all cores) or an int >= 1")
+                       or (_is_int(est.n_threads) and 1 <= est.n_threads <= MAX_THREADS),
+                       "n_threads", est.n_threads,
+                       f"use None (all cores) or an int in [1, {MAX_THREADS}]")
         _check_setting(est.backend in (None, "cython", "python"), "backend",
                        est.backend, "use None, 'cython' or 'python'")
         _check_setting(_is_int(est.verbose) and est.verbose >= 0, "verbose",
@@ -208,10 +218,40 @@ class _Settings:
 
 
 def _user_initial(value, shape, name):
-    array = np.array(value, dtype=np.float64)
+    try:
+        array = np.array(value, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"{name} must be an array of numbers ({exc})") from None
     if array.shape != shape:
         raise ValueError(f"{name} must have shape {shape}, got {array.shape}")
+    if not np.isfinite(array).all():
+        raise ValueError(f"{name} must be finite")
+    if name == "variances_init" and (array <= 0).any():
+        raise ValueError("variances_init must be positive")
+    if name == "weights_init" and (array < 0).any():
+        raise ValueError("weights_init must be non-negative")
+    if name == "weights_init" and abs(array.sum() - 1.0) > 1e-6:
+        raise ValueError(f"weights_init must sum to 1, got {array.sum():.6g}; divide "
+                         "them by their sum")
     return array
+
+
+def _check_fit_data(data):
+    """Refuse data that EM cannot fit: nothing observed, or values too large."""
+    if data.nnz == 0:
+        raise ValueError(
+            f"X ({data.n_samples} x {data.n_features}) has no observed entry: every "
+            "entry is missing, so there is nothing to fit; check missing_values (dense "
+            "input) or pass the observed entries (sparse input)")
+    largest = float(np.abs(data.data).max())
+    # Squared deviations are summed over up to n * d entries (the course's
+    # initialisation reads missing entries as 0): they must stay finite.
+    terms = float(max(data.nnz, data.n_samples * data.n_features))
+    if largest > 0 and (2.0 * math.log(2.0 * largest) + math.log(terms)
+                        >= math.log(sys.float_info.max)):
+        raise ValueError(
+            f"X holds values up to {largest:.3g} in absolute value: sums of their "
+            "squares overflow float64; rescale X (divide it by a power of 10)")
 
 
 # ---------------------------------------------------------------------------
@@ -312,7 +352,8 @@ class GaussianMixture:
         Marker of missing entries in dense input (NaN matches NaN); None:
         nothing is missing. Ignored for sparse input.
     weights_init : array-like of shape (K,), default=None
-        Initial weights; replaces those of ``init_params`` when given.
+        Initial weights (non-negative, summing to 1); replaces those of
+        ``init_params`` when given.
     means_init : array-like of shape (K, d), default=None
         Initial means; replaces those of ``init_params`` when given.
     variances_init : array-like of shape (K,) or (K, d), default=None
@@ -327,7 +368,8 @@ class GaussianMixture:
         If True and the estimator is fitted, ``fit`` continues EM from the
         fitted parameters (one run; ``n_init`` and ``init_params`` unused).
     n_threads : int or None, default=None
-        Threads of the compiled kernels; None: ``OMP_NUM_THREADS`` or all cores.
+        Threads of the compiled kernels, at most 1024; None:
+        ``OMP_NUM_THREADS`` or all cores.
     backend : {None, 'cython', 'python'}, default=None
         Kernel backend; None: the compiled one when available (see
         ``fastem.backend_info``).
@@ -489,6 +531,17 @@ class GaussianMixture:
         Returns
         -------
         self : GaussianMixture
+
+        Raises
+        ------
+        ValueError
+            For an invalid setting, or X that is malformed (see the README's
+            Guarantees), has no observed entry, fewer rows than
+            ``n_components``, or values whose squares overflow float64; and
+            when a component collapses onto identical points with
+            ``min_variance=0``.
+        TypeError
+            For X that does not hold numbers.
         """
         self._fit(X)
         return self
@@ -512,6 +565,7 @@ class GaussianMixture:
     def _fit(self, X):
         settings = _Settings(self)
         data = _observed(X, self.missing_values)
+        _check_fit_data(data)
         n, d = data.shape
         if settings.n_components > n:
             raise ValueError(
@@ -875,7 +929,8 @@ def load(path):
     content = _persist.read_model(path)
     settings = content["settings"]
     valid = GaussianMixture._param_names()
-    unknown = sorted(set(settings) - set(valid))
+    # The initial arrays are members of their own, checked by read_model.
+    unknown = sorted(set(settings) - (set(valid) - set(_persist.INITIAL)))
     if unknown:
         raise _persist.ModelFileError(
             f"model file has settings this fastem does not know: {unknown}; "

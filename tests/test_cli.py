@@ -415,6 +415,40 @@ def test_existing_output_needs_force(fitted, ratings_file):
     assert not [p for p in folder.iterdir() if p.name.endswith(".part")]
 
 
+def test_fill_output_needs_force_too(tmp_path):
+    np.savetxt(tmp_path / "incomplete.txt", np.array([[1, 0, 3], [2, 2, 0], [0, 5, 4]]),
+               fmt="%d")
+    assert fastem_cli("fit", "incomplete.txt", "-k", 1, "--format", "dense", "-q",
+                      cwd=tmp_path).returncode == 0
+    (tmp_path / "filled.txt").write_text("keep me\n")
+    result = fastem_cli("predict", "incomplete.k1.npz", "incomplete.txt", "--fill",
+                        "--format", "dense", "-o", "filled.txt", cwd=tmp_path)
+    assert_one_line_error(result, "filled.txt exists", "--force")
+    assert (tmp_path / "filled.txt").read_text() == "keep me\n"
+
+
+@pytest.mark.parametrize("failure, status", [(KeyboardInterrupt, 130),
+                                             (OSError(28, "No space left on device"), 1)])
+def test_a_run_stopped_while_writing_leaves_the_previous_file(fitted, ratings_file,
+                                                             capsys, monkeypatch, failure,
+                                                             status):
+    folder, _ = fitted
+    monkeypatch.chdir(folder)
+    (folder / "old.npz").write_bytes((folder / "model.npz").read_bytes())
+    before = (folder / "old.npz").read_bytes()
+
+    def save_half_then_fail(self, handle, **labels):
+        handle.write(b"PK\x03\x04 half a model")
+        raise failure
+
+    monkeypatch.setattr(fastem.GaussianMixture, "save", save_half_then_fail)
+    result = InProcess(capsys, "fit", ratings_file, "-k", 2, "-o", "old.npz", "--force",
+                       "-q")
+    assert result.returncode == status
+    assert (folder / "old.npz").read_bytes() == before
+    assert not [p for p in folder.iterdir() if p.name.endswith(".part")]
+
+
 # ---------------------------------------------------------------------------
 # helpers, in process
 # ---------------------------------------------------------------------------

@@ -167,3 +167,103 @@ def test_initial_parameters_round_trip(tmp_path):
     assert_array_equal(loaded.means_init, means)
     assert_array_equal(loaded.weights_init, [0.2, 0.3, 0.5])
     assert loaded.variances_init is None
+
+
+class _Payload:
+    """Unpickling it would create the file ``marker``: proof that code ran."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+@pytest.mark.parametrize("where", ["member", "whole file", "npy file"])
+def test_a_pickle_payload_never_runs(tmp_path, where):
+    marker = tmp_path / "code-ran"
+    payload = np.array([_Payload(marker)], dtype=object)
+    path = tmp_path / "model.npz"
+    if where == "member":
+        _fitted().save(path)
+        members = _members(path)
+        members["settings"] = payload
+        with open(path, "wb") as handle:
+            np.savez(handle, allow_pickle=True, **members)
+    elif where == "whole file":
+        import pickle
+
+        path.write_bytes(pickle.dumps(_Payload(marker)))
+    else:
+        with open(path, "wb") as handle:
+            np.save(handle, payload, allow_pickle=True)
+    with pytest.raises(ModelFileError):
+        fastem.load(path)
+    assert not marker.exists()
+
+
+def _saved_bytes():
+    buffer = io.BytesIO()
+    _fitted().save(buffer, column_labels=[f"c{i}" for i in range(6)])
+    return buffer.getvalue()
+
+
+def test_every_truncation_is_refused():
+    raw = _saved_bytes()
+    for size in range(0, len(raw), 7):
+        with pytest.raises(ModelFileError):
+            fastem.load(io.BytesIO(raw[:size]))
+
+
+def test_tampered_bytes_are_refused_or_give_a_valid_model():
+    # A changed byte may hit a part of the archive that nothing reads (a
+    # timestamp, say): then the model loads, valid. Elsewhere zipfile, zlib or
+    # NumPy fail in many ways (CRC, unsupported compression or zip version,
+    # "encrypted" members, ...), and every one of them must be a ModelFileError.
+    raw = _saved_bytes()
+    rng = np.random.default_rng(0)
+    refused = 0
+    for position in rng.permutation(len(raw))[:400]:
+        tampered = bytearray(raw)
+        tampered[position] ^= int(rng.integers(1, 256))
+        try:
+            model = fastem.load(io.BytesIO(bytes(tampered)))
+        except ModelFileError:
+            refused += 1
+            continue
+        assert np.isfinite(model.means_).all() and (model.variances_ > 0).all()
+        assert model.means_.shape == (3, 6)
+    assert refused > 200
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda m: m.update(fit_info=np.array([0.5, 3.0, -1.0, -1.0])), "fit_info"),
+    (lambda m: m.update(fit_info=np.array([1.0, np.nan, -1.0, -1.0])), "fit_info"),
+    (lambda m: m.update(fit_info=np.array([1.0, np.inf, -1.0, -1.0])), "fit_info"),
+    (lambda m: m.update(fit_info=np.array([1.0, 2.5, -1.0, -1.0])), "fit_info"),
+    (lambda m: m.update(fit_info=np.array([1.0, 3.0, np.nan, -1.0])), "fit_info"),
+    (lambda m: m.update(weights_init=np.full(4, 0.25)), "weights_init.*shape"),
+    (lambda m: m.update(means_init=np.ones((3, 5))), "means_init.*shape"),
+    (lambda m: m.update(variances_init=np.ones((3, 6))), "variances_init.*shape"),
+    (lambda m: m.update(means_init=np.array([[np.inf] * 6] * 3)), "finite floats"),
+    (lambda m: m.update(settings=np.array('{"n_components": 3, "weights_init": "x"}')),
+     "does not know"),
+    (lambda m: m.update(settings=np.array('{"n_components": 3, "n_threads": 100000}')),
+     "n_threads"),
+    (lambda m: m.update(settings=np.array('[3]')), "JSON object"),
+    (lambda m: m.update(means=np.ones((3, 6), dtype=np.int64)), "must hold floats"),
+    (lambda m: m.update(format=np.array(["fastem.GaussianMixture"])), "must be a string"),
+    (lambda m: m.update(format_version=np.array(0)), "not supported"),
+    (lambda m: m.update(row_labels=np.ones((2, 2))), "row_labels"),
+], ids=["converged", "n_iter NaN", "n_iter inf", "n_iter fraction", "LL NaN",
+        "weights_init", "means_init", "variances_init", "means_init inf",
+        "initial in settings", "threads", "settings list", "int means", "format array",
+        "version 0", "2-D labels"])
+def test_more_tampered_members_are_rejected(tmp_path, change, message):
+    path = tmp_path / "model.npz"
+    _fitted(weights_init=[0.2, 0.3, 0.5]).save(path)
+    members = _members(path)
+    change(members)
+    _write(path, members)
+    with pytest.raises(ModelFileError, match=message):
+        fastem.load(path)

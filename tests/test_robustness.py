@@ -149,3 +149,36 @@ def test_two_fits_in_two_python_threads_match_serial_fits(backend):
         thread.join()
     for got, expected in zip(results, serial):
         assert_array_equal(got, expected)
+
+
+@pytest.mark.parametrize("covariance_type", ["spherical", "diag"])
+def test_one_and_two_threads_give_the_same_fit(backend, covariance_type):
+    # The kernels' threads only change the order of float64 sums: the fits
+    # agree to rounding, iteration for iteration (not bit for bit).
+    X = sp.csr_matrix(np.nan_to_num(_ratings(12, n_samples=2000), nan=0.0))
+    fits = [_fit(X, backend, n_threads=n, covariance_type=covariance_type, tol=0.0,
+                 max_iter=15, init_params="k-means++") for n in (1, 2)]
+    assert fits[0].n_iter_ == fits[1].n_iter_
+    assert_allclose(fits[1].log_likelihood_, fits[0].log_likelihood_, rtol=1e-12)
+    for name in ("weights_", "means_", "variances_"):
+        assert_allclose(getattr(fits[1], name), getattr(fits[0], name), rtol=1e-10,
+                        err_msg=name)
+
+
+@pytest.mark.parametrize("init_params", ["k-means++", "random_from_data", "course"])
+def test_fitting_leaves_global_state_alone(backend, init_params):
+    # With an int random_state nothing global is read or written: NumPy's
+    # global RandomState is untouched, and two estimators share nothing.
+    np.random.seed(7)
+    before = np.random.get_state()[1].copy()
+    first = _fit(_ratings(13), backend, init_params=init_params, n_init=2)
+    assert_array_equal(np.random.get_state()[1], before)
+    second = fastem.GaussianMixture(**first.get_params())
+    assert not hasattr(second, "means_")
+    second.fit(_ratings(13))
+    for name in ("weights_", "means_", "variances_"):
+        assert_array_equal(getattr(second, name), getattr(first, name))
+        assert getattr(second, name) is not getattr(first, name)
+    shared = [name for name, value in vars(fastem.GaussianMixture).items()
+              if isinstance(value, (list, dict, set, np.ndarray))]
+    assert shared == []  # no mutable class attribute

@@ -1,8 +1,10 @@
 """The course's ``common`` module: the mixture type, init, rmse, bic, plot."""
 
+import numbers
 from typing import NamedTuple, Tuple
 
 import numpy as np
+import scipy.sparse as sp
 
 __all__ = ["GaussianMixture", "init", "rmse", "bic", "plot"]
 
@@ -38,12 +40,11 @@ def init(X: np.ndarray, K: int, seed: int = 0) -> Tuple[GaussianMixture, np.ndar
     post : ndarray of shape (n, K)
         1/K everywhere.
     """
-    X = np.asarray(X)
-    if X.ndim != 2:
-        raise ValueError(f"X must be 2-D, got shape {X.shape}")
+    X = _dense(X)
     n, _ = X.shape
-    if not 1 <= K <= n:
-        raise ValueError(f"K must be between 1 and the number of rows ({n}), got {K}")
+    if isinstance(K, bool) or not isinstance(K, numbers.Integral) or not 1 <= K <= n:
+        raise ValueError(f"K must be an int between 1 and the number of rows ({n}), "
+                         f"got {K!r}")
     np.random.seed(seed)
     p = np.ones(K) / K
     mu = X[np.random.choice(n, K, replace=False)]
@@ -54,9 +55,29 @@ def init(X: np.ndarray, K: int, seed: int = 0) -> Tuple[GaussianMixture, np.ndar
     return GaussianMixture(mu, var, p), post
 
 
+def _dense(X, name="X"):
+    """``X`` as a 2-D array of finite numbers (0, not NaN, marks a missing entry)."""
+    if sp.issparse(X):
+        raise TypeError(f"the course's functions take dense arrays; pass {name}.toarray()")
+    X = np.asarray(X)
+    if X.ndim != 2:
+        raise ValueError(f"{name} must be 2-D, got shape {X.shape}")
+    if X.shape[0] < 1 or X.shape[1] < 1:
+        raise ValueError(f"{name} must have at least one row and one column, got {X.shape}")
+    if X.dtype.kind not in "biuf":
+        raise TypeError(f"{name} must hold numbers, got dtype {X.dtype}")
+    if not np.isfinite(X).all():
+        raise ValueError(f"{name} must be finite: the course marks a missing entry with "
+                         "0, not NaN")
+    return X
+
+
 def rmse(X: np.ndarray, Y: np.ndarray) -> float:
     """Root mean squared difference over all entries."""
-    return np.sqrt(np.mean((np.asarray(X) - np.asarray(Y)) ** 2))
+    X, Y = _dense(X), _dense(Y, "Y")
+    if X.shape != Y.shape:
+        raise ValueError(f"X and Y must have the same shape, got {X.shape} and {Y.shape}")
+    return np.sqrt(np.mean((X - Y) ** 2))
 
 
 def bic(X: np.ndarray, mixture: GaussianMixture, log_likelihood: float) -> float:
@@ -65,8 +86,11 @@ def bic(X: np.ndarray, mixture: GaussianMixture, log_likelihood: float) -> float
     ``log_likelihood - free_parameters / 2 * ln(n)`` with K*d + K + (K - 1)
     free parameters for the spherical model.
     """
-    n, d = np.shape(X)
-    K = mixture.mu.shape[0]
+    shape = np.shape(X)
+    if len(shape) != 2:
+        raise ValueError(f"X must be 2-D, got shape {shape}")
+    n, d = shape
+    K = np.shape(mixture.mu)[0]
     free_parameters = K * d + K + (K - 1)
     return log_likelihood - 0.5 * free_parameters * np.log(n)
 

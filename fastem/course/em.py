@@ -5,10 +5,16 @@ from typing import Tuple
 import numpy as np
 
 from .._em import check_params, estep as _estep, run_em, total_loglik
-from ._shared import mstep_from_post, observed, to_mixture, to_params
+from ._shared import check_min_variance, mstep_from_post, observed, to_mixture, to_params
 from .common import GaussianMixture
 
 __all__ = ["estep", "mstep", "run", "fill_matrix"]
+
+
+def _check_something_observed(data):
+    if data.nnz == 0:
+        raise ValueError("X has no observed entry: every entry is 0, the course's mark "
+                         "of a missing entry; there is nothing to fit")
 
 
 def estep(X: np.ndarray, mixture: GaussianMixture) -> Tuple[np.ndarray, float]:
@@ -38,7 +44,9 @@ def mstep(X: np.ndarray, post: np.ndarray, mixture: GaussianMixture,
     A mean coordinate is updated only where its soft count is at least 1;
     variances are floored at ``min_variance``.
     """
+    check_min_variance(min_variance)
     data = observed(X, 0)
+    _check_something_observed(data)
     params = check_params(to_params(mixture), data.n_features)
     new_mixture, _ = mstep_from_post(data, post, params.means, params.variances,
                                      min_variance=min_variance, mean_threshold=1.0)
@@ -60,7 +68,9 @@ def run(X: np.ndarray, mixture: GaussianMixture,
     log_likelihood : float
         Log-likelihood of the last E-step.
     """
-    result = run_em(observed(X, 0), to_params(mixture))
+    data = observed(X, 0)
+    _check_something_observed(data)
+    result = run_em(data, to_params(mixture))
     return to_mixture(result.params), result.post, result.log_likelihood
 
 
@@ -69,8 +79,9 @@ def fill_matrix(X: np.ndarray, mixture: GaussianMixture) -> np.ndarray:
 
     Observed entries are kept; entry (u, i) becomes sum_j post[u, j] mu[j, i].
     """
+    data = observed(X, 0)  # checks X
     X = np.asarray(X)
-    post, _ = _estep(observed(X, 0), to_params(mixture))
+    post, _ = _estep(data, to_params(mixture))
     X_pred = X.astype(np.float64, copy=True)
     missing = X == 0
     X_pred[missing] = (post @ mixture.mu)[missing]
