@@ -89,7 +89,7 @@ class ObservedData:
                     f"CSR column indices must lie in [0, {n_features}); "
                     f"got values in [{indices.min()}, {indices.max()}]"
                 )
-            if not np.isfinite(data).all():
+            if not _all_finite(data):
                 raise ValueError(
                     "observed values must be finite; mark missing entries as "
                     "missing instead of storing NaN or inf"
@@ -143,13 +143,34 @@ def _read_only(array):
     return array
 
 
+# Entries per step of the O(nnz) checks: their temporaries stay a few MB.
+_CHECK_CHUNK = 1 << 22
+
+
+def _all_finite(values):
+    return all(np.isfinite(values[start:start + _CHECK_CHUNK]).all()
+               for start in range(0, values.shape[0], _CHECK_CHUNK))
+
+
+def _rows_sorted(indices, indptr):
+    """True if the columns of every row strictly increase."""
+    row_starts = indptr[1:-1]  # non-decreasing: checked before
+    n_pairs = indices.shape[0] - 1
+    for start in range(0, n_pairs, _CHECK_CHUNK):
+        stop = min(start + _CHECK_CHUNK, n_pairs)
+        # Pair (e, e + 1) for e in [start, stop); a row starting at e + 1
+        # separates the pair, whatever the columns.
+        increasing = indices[start + 1:stop + 1] > indices[start:stop]
+        first, last = np.searchsorted(row_starts, [start + 1, stop + 1])
+        increasing[row_starts[first:last] - 1 - start] = True
+        if not increasing.all():
+            return False
+    return True
+
+
 def _check_no_duplicates(indices, indptr, n_features):
     # A repeated (row, column) pair has no meaning as an observation.
-    increasing = np.diff(indices) > 0
-    row_starts = indptr[1:-1]
-    row_starts = row_starts[(row_starts > 0) & (row_starts < indices.shape[0])]
-    increasing[row_starts - 1] = True  # pairs across a row boundary
-    if increasing.all():
+    if _rows_sorted(indices, indptr):
         return  # sorted rows (the usual case) cannot repeat a column
     row_of_entry = np.repeat(
         np.arange(indptr.shape[0] - 1, dtype=np.int64), np.diff(indptr)

@@ -8,7 +8,6 @@ and draws its randomness from one ``numpy.random.RandomState``.
 import math
 
 import numpy as np
-import scipy.sparse as sp
 
 from ._em import Params, SufficientStats, fused_pass, make_workspace
 
@@ -267,26 +266,41 @@ def _lloyd(data, means, backend, n_threads):
     return new_labels, means
 
 
+def _row_blocks(indptr, entries=1 << 21):
+    """(first, last) row ranges of about ``entries`` observed entries each."""
+    n_rows = indptr.shape[0] - 1
+    targets = np.arange(entries, indptr[-1], entries)
+    bounds = np.unique(np.concatenate(
+        [[0], np.searchsorted(indptr, targets, side="right") - 1, [n_rows]]))
+    return [(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
+
+
 def _cluster_variances(data, labels, means, covariance_type, min_variance):
     """Within-cluster mean squared deviation over the observed entries.
 
     A cluster (diag: a cluster and column) without observed entries gets the
     pooled value of all clusters.
     """
-    n_components = means.shape[0]
-    n = data.n_samples
-    member = sp.csr_matrix((np.ones(n), (labels, np.arange(n))), shape=(n_components, n))
-    entry_labels = np.repeat(labels, np.diff(data.indptr))
-    sq = data.data - means[entry_labels, data.indices]
-    del entry_labels
-    np.square(sq, out=sq)
-    if covariance_type == "diag":
-        cluster_sq = (member @ data.to_csr(sq)).toarray()
-        counts = (member @ data.to_csr(np.ones(data.nnz))).toarray()
-    else:
-        row_counts = data.row_counts
-        cluster_sq = member @ (data.to_csr(sq) @ np.ones(data.n_features))
-        counts = member @ row_counts
+    n_components, n_features = means.shape
+    diag = covariance_type == "diag"
+    cluster_sq = np.zeros((n_components, n_features) if diag else n_components)
+    counts = np.zeros_like(cluster_sq)
+    # Blocks of rows, so that the per-entry temporaries stay small.
+    for first, last in _row_blocks(data.indptr):
+        start, stop = data.indptr[first], data.indptr[last]
+        rows = labels[first:last]
+        entry_labels = np.repeat(rows, np.diff(data.indptr[first:last + 1]))
+        columns = data.indices[start:stop]
+        sq = np.square(data.data[start:stop] - means[entry_labels, columns])
+        if diag:
+            cells = entry_labels * n_features + columns
+            size = n_components * n_features
+            cluster_sq += np.bincount(cells, weights=sq, minlength=size).reshape(
+                n_components, n_features)
+            counts += np.bincount(cells, minlength=size).reshape(n_components, n_features)
+        else:
+            cluster_sq += np.bincount(entry_labels, weights=sq, minlength=n_components)
+            counts += np.bincount(entry_labels, minlength=n_components)
     pooled = cluster_sq.sum() / counts.sum() if counts.sum() > 0 else 0.0
     fallback = pooled if pooled > 0 else _overall_variance(data)
     variances = np.divide(cluster_sq, counts, out=np.full(cluster_sq.shape, fallback),
