@@ -291,13 +291,24 @@ def _cythonize(extensions):
     return list(extensions)
 
 
+def _numpy_include():
+    """NumPy's C headers, so that a kernel may cimport numpy."""
+    try:
+        import numpy
+    except ImportError:
+        return []
+    return [numpy.get_include()]
+
+
 def _extensions():
     if _env_flag("FASTEM_NO_EXTENSION"):
         _say("FASTEM_NO_EXTENSION is set: building the pure package")
         return []
-    extensions = [Extension(PORTABLE, ["fastem/_kernels.pyx"])]
+    include_dirs = _numpy_include()
+    extensions = [Extension(PORTABLE, ["fastem/_kernels.pyx"], include_dirs=include_dirs)]
     if _target_is_x86_64():
-        extensions.append(Extension(AVX2, ["fastem/_kernels_avx2.pyx"]))
+        extensions.append(
+            Extension(AVX2, ["fastem/_kernels_avx2.pyx"], include_dirs=include_dirs))
     return extensions
 
 
