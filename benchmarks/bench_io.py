@@ -81,7 +81,6 @@ def format_lines(columns, delimiter, decimals=()):
     Columns whose position is in ``decimals`` hold tenths and are written
     with one decimal (35 -> ``3.5``).
     """
-    n = columns[0].shape[0]
     widths = []
     for k, values in enumerate(columns):
         digits = _digit_counts(values)

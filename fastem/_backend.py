@@ -20,7 +20,6 @@ _ENV_VAR = "FASTEM_BACKEND"
 # Upper bound of n_threads. Each thread owns K x d accumulators, and an OpenMP
 # runtime asked for more threads than the system allows aborts the process.
 MAX_THREADS = 1024
-_NAMES = ("cython", "python")
 _default = None
 
 
