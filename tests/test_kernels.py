@@ -134,6 +134,37 @@ def test_portable_and_avx2_builds_agree():
         assert_allclose(a, b, rtol=1e-12, atol=1e-300)
 
 
+
+@needs_compiled
+@pytest.mark.parametrize("module_name", ["_kernels", "_kernels_avx2"])
+def test_posteriors_exact_over_the_whole_range_of_exp(module_name):
+    # One column, means 3 apart, variance 0.5: the log-posterior gaps of a
+    # row, -(x - m_j)^2 + min_j (x - m_j)^2, run from 0 past exp's underflow
+    # (-745). The kernels' exponential (vectorised in the AVX2 build) must
+    # match NumPy's to rounding, subnormal results included.
+    module = pytest.importorskip(f"fastem.{module_name}")
+    if module_name == "_kernels_avx2" and not module.cpu_has_avx2_fma():
+        pytest.skip("this CPU has no AVX2/FMA")
+    K = 12
+    x = np.random.default_rng(11).uniform(-5.0, 38.0, size=4000)
+    x[:4] = [0.0, 33.0, 16.5, 1.5]
+    data = as_observed(x[:, None])
+    means = 3.0 * np.arange(K, dtype=np.float64)[:, None]
+    variances = np.full(K, 0.5)
+    log_weights = np.log(np.full(K, 1.0 / K))
+    post = np.empty((x.size, K))
+    row_loglik = np.empty(x.size)
+    module.estep_pass(data.data, data.indices, data.indptr, means, variances,
+                      log_weights, post, row_loglik, 1)
+    log_p = log_weights - 0.5 * np.log(2 * np.pi * variances) - (x[:, None] - means.T) ** 2
+    top = log_p.max(axis=1, keepdims=True)
+    expected = np.exp(log_p - top)
+    total = expected.sum(axis=1, keepdims=True)
+    assert ((log_p - top) < -745.2).any() and ((log_p - top) > -708).any()
+    assert (expected[expected < 2.3e-308] > 0).any()  # subnormals are tested
+    assert_allclose(post, expected / total, rtol=1e-13, atol=1e-322)
+    assert_allclose(row_loglik, (top + np.log(total)).ravel(), rtol=1e-14)
+
 @needs_compiled
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("n_threads", [1, 2])
