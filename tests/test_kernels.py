@@ -87,6 +87,36 @@ def test_fused_pass_compiled_matches_pure(problem, n_threads, hard):
 
 
 @needs_compiled
+@pytest.mark.parametrize("diag", [False, True])
+@pytest.mark.parametrize("n_threads", [1, 2])
+def test_complete_and_incomplete_rows_mixed(diag, n_threads):
+    # Complete rows take their own path through the M-step (their counts
+    # are added once per row); rows with one entry missing, or none
+    # observed, take the general one.
+    data, params = _random_problem(5, 700, 30, 12, 0.0, empty_rows=False)
+    X = data.to_csr().toarray()
+    rng = np.random.default_rng(5)
+    X[rng.random(700) < 0.4, rng.integers(30)] = np.nan
+    X[rng.random((700, 30)) < 0.02] = np.nan
+    X[3] = np.nan
+    data = as_observed(X)
+    assert 0 < np.sum(data.row_counts == 30) < 700
+    if diag:
+        params = params._replace(variances=np.random.default_rng(6).uniform(
+            0.3, 3.0, size=params.means.shape))
+    results = []
+    for backend in ("python", "cython"):
+        K, d = params.means.shape
+        post, row_loglik = np.empty((700, K)), np.empty(700)
+        stats = _em.SufficientStats(K, d, diag)
+        _em.fused_pass(data, params, post, row_loglik, stats, backend=backend,
+                       n_threads=n_threads)
+        results.append([post, row_loglik, *stats.arrays()])
+    for got, expected in zip(results[1], results[0]):
+        assert_allclose(got, expected, rtol=1e-12, atol=1e-12 * np.abs(expected).max())
+
+
+@needs_compiled
 @settings(max_examples=25, deadline=None)
 @given(problem=problems, n_threads=st.sampled_from([1, 2]))
 def test_estep_compiled_matches_pure(problem, n_threads):
