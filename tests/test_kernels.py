@@ -13,7 +13,7 @@ from numpy.testing import assert_allclose
 
 import fastem
 from fastem import _em
-from fastem._data import as_observed
+from fastem._data import ObservedData, as_observed
 
 try:
     from fastem import _kernels
@@ -89,10 +89,12 @@ def test_fused_pass_compiled_matches_pure(problem, n_threads, hard):
 @needs_compiled
 @pytest.mark.parametrize("diag", [False, True])
 @pytest.mark.parametrize("n_threads", [1, 2])
-def test_complete_and_incomplete_rows_mixed(diag, n_threads):
-    # Complete rows take their own path through the M-step (their counts
-    # are added once per row); rows with one entry missing, or none
-    # observed, take the general one.
+@pytest.mark.parametrize("shuffled", [False, True])
+def test_complete_and_incomplete_rows_mixed(diag, n_threads, shuffled):
+    # Complete rows take their own paths through the pass (their counts are
+    # added once per row; two in a row share their updates, also when their
+    # columns come in different orders); rows with an entry missing, or
+    # none observed, take the general one.
     data, params = _random_problem(5, 700, 30, 12, 0.0, empty_rows=False)
     X = data.to_csr().toarray()
     rng = np.random.default_rng(5)
@@ -101,6 +103,10 @@ def test_complete_and_incomplete_rows_mixed(diag, n_threads):
     X[3] = np.nan
     data = as_observed(X)
     assert 0 < np.sum(data.row_counts == 30) < 700
+    if shuffled:
+        order = np.concatenate([start + rng.permutation(stop - start) for start, stop
+                                in zip(data.indptr[:-1], data.indptr[1:])])
+        data = ObservedData(data.data[order], data.indices[order], data.indptr, 30)
     if diag:
         params = params._replace(variances=np.random.default_rng(6).uniform(
             0.3, 3.0, size=params.means.shape))
