@@ -168,6 +168,30 @@ def estep(X, params, *, weight_floor=COURSE_WEIGHT_FLOOR, backend=None,
     return post, row_loglik
 
 
+def sq_distances(X, centres, *, backend=None, n_threads=None, out=None):
+    """Squared distances of the rows of ``X`` to each centre, over their observed entries.
+
+    Returns
+    -------
+    out : ndarray of shape (n_samples, n_centres)
+        out[u, j] = sum over the observed columns i of row u of
+        (x_ui - centres[j, i])^2; 0 for a row with no observed entry.
+    """
+    _check_data(X)
+    centres = np.ascontiguousarray(np.atleast_2d(centres), dtype=np.float64)
+    if centres.ndim != 2 or centres.shape[1] != X.n_features or centres.shape[0] < 1:
+        raise ValueError(f"centres must have shape (n_centres >= 1, {X.n_features}), "
+                         f"got {centres.shape}")
+    if not np.isfinite(centres).all():
+        raise ValueError("centres must be finite")
+    out = np.empty((X.n_samples, centres.shape[0])) if out is None else out
+    _check_buffer(out, (X.n_samples, centres.shape[0]), "out")
+    kernels = get_backend(backend)
+    kernels.sq_distances(X.data, X.indices, X.indptr, centres, out,
+                         effective_n_threads(n_threads, kernels))
+    return out
+
+
 def fused_pass(X, params, post, row_loglik, stats, *, weight_floor=COURSE_WEIGHT_FLOOR,
                hard=False, backend=None, n_threads=None, workspace=None):
     """One pass: E-step into ``post``/``row_loglik``, M-step sums into ``stats``.

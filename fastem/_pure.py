@@ -10,9 +10,12 @@ import numpy as np
 import scipy.sparse as sp
 
 __all__ = [
-    "fused_pass", "estep_pass", "accumulate_stats", "workspace_size",
+    "fused_pass", "estep_pass", "sq_distances", "accumulate_stats", "workspace_size",
     "openmp_enabled", "max_threads",
 ]
+
+# Observed entries per block of rows in sq_distances: bounds its temporaries.
+_BLOCK_ENTRIES = 1 << 21
 
 openmp_enabled = False
 
@@ -66,6 +69,34 @@ class _Centred:
         q -= 2.0 * self.means * (self.X.T @ post).T
         q += self.means**2 * (self.mask.T @ post).T
         return np.maximum(q, 0.0)
+
+
+def sq_distances(data, indices, indptr, centres, out, n_threads):
+    """Squared distances of every row to each centre over its observed entries.
+
+    Parameters
+    ----------
+    data, indices, indptr : ndarray
+        Validated CSR arrays of the observed entries (n_samples rows).
+    centres : ndarray of shape (n_centres, n_features), float64
+    out : ndarray of shape (n_samples, n_centres), float64, OUT
+        out[u, j] = sum over the observed columns i of row u of
+        (x_ui - centres[j, i])^2.
+    n_threads : int
+        Ignored by this backend.
+    """
+    n_samples = indptr.shape[0] - 1
+    unit = np.ones(centres.shape[0])
+    first = 0
+    # Blocks of rows of about _BLOCK_ENTRIES entries: temporaries stay small.
+    while first < n_samples:
+        last = int(np.searchsorted(indptr, indptr[first] + _BLOCK_ENTRIES, side="right"))
+        last = min(max(last - 1, first + 1), n_samples)
+        start, stop = indptr[first], indptr[last]
+        block = _Centred(data[start:stop], indices[start:stop],
+                         indptr[first:last + 1] - start, centres)
+        out[first:last] = block.distances(unit)
+        first = last
 
 
 def _log_posteriors(dist, row_counts, variances, log_weights, post, row_loglik):

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from numpy.testing import assert_allclose
 
 import fastem
+import fastem._pure
 from fastem import _em
 from fastem._data import ObservedData, as_observed
 
@@ -334,3 +335,25 @@ def test_backend_info_describes_compiled_build():
 def test_ci_has_compiled_openmp_backend():
     info = fastem.backend_info("cython")
     assert info["backend"] == "cython" and info["openmp"], info
+
+
+@pytest.mark.parametrize("backend", ["python", pytest.param("cython", marks=needs_compiled)])
+@pytest.mark.parametrize("n_centres", [1, 4, 5, 12, 33])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_sq_distances_match_dense_oracle(backend, n_centres, dtype, monkeypatch):
+    # Small blocks of rows in the pure backend, so that several are used.
+    monkeypatch.setattr(fastem._pure, "_BLOCK_ENTRIES", 97)
+    data, _ = _random_problem(4, 900, 25, 1, 0.6, dtype=dtype)
+    X = data.to_csr().toarray()
+    observed = np.zeros(X.shape, dtype=bool)
+    observed[np.repeat(np.arange(900), np.diff(data.indptr)), data.indices] = True
+    centres = np.random.default_rng(4).uniform(1, 5, size=(n_centres, 25)) + 1e3
+    expected = np.stack([((X - c) ** 2 * observed).sum(axis=1) for c in centres], axis=1)
+    for n_threads in (1, 2):
+        got = _em.sq_distances(data, centres, backend=backend, n_threads=n_threads)
+        assert_allclose(got, expected, rtol=1e-12, atol=1e-9)
+    assert (got[np.diff(data.indptr) == 0] == 0).all()
+    with pytest.raises(ValueError, match="centres must have shape"):
+        _em.sq_distances(data, centres[:, :3], backend=backend)
+    with pytest.raises(ValueError, match="out must be"):
+        _em.sq_distances(data, centres, backend=backend, out=np.empty((3, n_centres)))
