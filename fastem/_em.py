@@ -116,13 +116,18 @@ def check_row_loglik(row_loglik):
 
 
 def total_loglik(row_loglik):
-    """Exactly rounded sum: independent of how rows were split among threads."""
+    """Sum of the rows' log-likelihoods.
+
+    NumPy's pairwise summation of the per-row values: as those do not depend
+    on how rows were split among threads, neither does the total.
+    """
     check_row_loglik(row_loglik)
-    try:
-        return math.fsum(row_loglik)
-    except OverflowError:
+    with np.errstate(over="ignore"):
+        total = float(np.sum(row_loglik))
+    if not math.isfinite(total):
         raise ValueError("the total log-likelihood overflows float64; rescale X "
-                         "(divide it by a power of 10)") from None
+                         "(divide it by a power of 10)")
+    return total
 
 
 def log_weights(weights, weight_floor):
