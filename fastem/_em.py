@@ -110,15 +110,16 @@ def check_params(params, n_features):
     return Params(means, variances, weights)
 
 
-def check_row_loglik(row_loglik):
+def check_row_loglik(row_loglik, first_row=0):
     """Raise ValueError unless every row's log-likelihood is finite.
 
     A row's log-likelihood is -inf (and its posteriors NaN) only when its
     squared distance to every mean, over the variance, overflows float64.
+    ``first_row`` numbers the rows of a block as rows of the whole matrix.
     """
     bad = ~np.isfinite(row_loglik)
     if bad.any():
-        row = int(np.argmax(bad))
+        row = first_row + int(np.argmax(bad))
         raise ValueError(
             f"the log-likelihood of row {row} is not finite: its squared distances "
             "to the component means, divided by the variances, overflow float64; "
@@ -153,8 +154,11 @@ def _check_data(X):
 
 
 def estep(X, params, *, weight_floor=COURSE_WEIGHT_FLOOR, backend=None,
-          n_threads=None, post=None, row_loglik=None):
+          n_threads=None, post=None, row_loglik=None, first_row=0):
     """Posteriors and per-row log-likelihoods of ``X`` under ``params``.
+
+    ``first_row`` numbers the rows of ``X`` in error messages (for a block
+    of a larger matrix).
 
     Returns
     -------
@@ -174,7 +178,7 @@ def estep(X, params, *, weight_floor=COURSE_WEIGHT_FLOOR, backend=None,
         log_weights(params.weights, weight_floor), post, row_loglik,
         effective_n_threads(n_threads, kernels),
     )
-    check_row_loglik(row_loglik)  # never NaN posteriors
+    check_row_loglik(row_loglik, first_row)  # never NaN posteriors
     return post, row_loglik
 
 
