@@ -19,7 +19,6 @@ import math
 import numbers
 import sys
 import threading
-import time
 from typing import NamedTuple
 
 import dask
@@ -42,8 +41,9 @@ __all__ = ["Triples", "from_triples", "is_dask_input", "BlockData", "fit_data",
 # Partial sums added per task of a reduction: the tree has fixed shape, so
 # the sums do not depend on where or when the tasks ran.
 SPLIT_EVERY = 8
-# A broadcast that meets a worker leaving the cluster is tried again.
-_SCATTER_ATTEMPTS, _SCATTER_BACKOFF = 4, 0.05
+# Seconds a broadcast of parameters may take (K x d floats, normally well
+# under a second) before they go in the task graph instead.
+SCATTER_TIMEOUT = 30
 _SPLIT_HINT = "rechunk it so that each chunk holds whole rows: X.rechunk({1: -1})"
 
 
@@ -121,16 +121,16 @@ def _share(value):
     client = _client()
     if client is None:
         return dask.delayed(value, traverse=False)
-    for attempt in range(_SCATTER_ATTEMPTS):
-        try:
-            # A list of one: scatter would send the items of a tuple one by one.
-            return client.scatter([value], broadcast=True, hash=False)[0]
-        except OSError:
-            # A worker left while the value was sent to it; by the next
-            # attempt the scheduler has removed it from the cluster.
-            if attempt == _SCATTER_ATTEMPTS - 1:
-                raise
-            time.sleep(_SCATTER_BACKOFF * 2**attempt)
+    try:
+        # A list of one: scatter would send the items of a tuple one by one.
+        return client.scatter([value], broadcast=True, hash=False,
+                              timeout=SCATTER_TIMEOUT)[0]
+    except (OSError, KeyError):
+        # A worker left the cluster during the broadcast (a connection
+        # closed or timed out, a worker unknown by the time of the copy).
+        # The value then travels in the graph, from which Dask can compute
+        # it again wherever it is lost.
+        return dask.delayed(value, traverse=False)
 
 
 def _task(function, *args):
@@ -138,7 +138,9 @@ def _task(function, *args):
 
 
 def _compute(*collections):
-    return dask.compute(*collections)
+    # Graphs of a few tasks per block on blocks already built: nothing to
+    # optimise, and optimising costs time on every EM iteration.
+    return dask.compute(*collections, optimize_graph=False)
 
 
 def _persist(delayeds):
@@ -336,7 +338,7 @@ class Triples:
         if self._summary is None:
             row, col, value = self.names
             frame = self.frame
-            count, nulls, row_min, row_max, col_min, col_max = _compute(
+            count, nulls, row_min, row_max, col_min, col_max = dask.compute(
                 frame[row].count(), frame.isna().sum(), frame[row].min(), frame[row].max(),
                 frame[col].min(), frame[col].max())
             for name in self.names:
@@ -384,11 +386,16 @@ class Triples:
         """
         row = self.names[0]
         npartitions = self.npartitions or self.frame.npartitions
+        # Dask's default shuffle needs a distributed Client; without one
+        # (local threads, say), the shuffle of tasks.
+        method = None if _client() is not None else "tasks"
         if self._divisions is None:
-            grouped = self.frame.set_index(row, npartitions=npartitions)
+            grouped = self.frame.set_index(row, npartitions=npartitions,
+                                           shuffle_method=method)
             self._divisions = tuple(int(d) for d in grouped.divisions)
             return grouped
-        return self.frame.set_index(row, divisions=list(self._divisions))
+        return self.frame.set_index(row, divisions=list(self._divisions),
+                                    shuffle_method=method)
 
 
 def from_triples(df, row="row", col="col", value="value", *, n_samples=None,
@@ -586,6 +593,7 @@ class BlockData:
         self.kernels = kernels
         self._column_stats = None
         self._variance = None
+        self._fetched = {}
 
     @property
     def shape(self):
@@ -608,22 +616,27 @@ class BlockData:
             self._column_stats = _sum_over_blocks(_column_stats, self.blocks)
         return self._column_stats
 
+    def remember_rows(self, rows, entries):
+        """Keep the (columns, values) of these rows for the next :meth:`rows`."""
+        self._fetched.update(zip(np.asarray(rows).tolist(), entries))
+
     def rows(self, rows, fill):
         """The given rows, dense, their missing entries from ``fill``: (len(rows), d)."""
-        blocks, local = self._block_of(rows)
+        rows = np.asarray(rows, dtype=np.int64)
+        fetched, self._fetched = self._fetched, {}
+        missing = np.array(sorted(set(rows.tolist()) - set(fetched)), dtype=np.int64)
+        blocks, local = self._block_of(missing)
         wanted = sorted(set(blocks.tolist()))
-        fetched = _compute([_task(_row_entries, self.blocks[b], local[blocks == b])
-                            for b in wanted])[0]
-        entries = {}
-        for b, block_entries in zip(wanted, fetched):
-            for r, entry in zip(local[blocks == b].tolist(), block_entries):
-                entries[b, r] = entry
+        found = _compute([_task(_row_entries, self.blocks[b], local[blocks == b])
+                          for b in wanted])[0]
+        for b, entries in zip(wanted, found):
+            fetched.update(zip(missing[blocks == b].tolist(), entries))
         out = []
-        for b, r in zip(blocks.tolist(), local.tolist()):
-            columns, values = entries[b, r]
-            row = np.array(fill, dtype=np.float64)
-            row[columns] = values
-            out.append(row)
+        for row in rows.tolist():
+            columns, values = fetched[row]
+            dense = np.array(fill, dtype=np.float64)
+            dense[columns] = values
+            out.append(dense)
         return np.stack(out)
 
     def centred_column_sq(self, centres):
@@ -693,7 +706,7 @@ class _BlockSeeding:
         self.data = data
         self.distances = _persist([_task(Distances, block) for block in data.blocks])
         self.closest = self.trials = None
-        self.running = None
+        self.block_totals = self.trial_totals = self.running = None
         # Centres the persisted state was computed from: kept while that state
         # may have to be recomputed (a lost worker).
         self.shared = []
@@ -702,10 +715,13 @@ class _BlockSeeding:
         self.shared.append(_share(np.atleast_2d(centre)))
         self.closest = _persist([_task(_first_distances, dist, self.shared[-1])
                                  for dist in self.distances])
+        self.block_totals = None
 
     def total(self):
-        totals = _compute([_task(_running_total, closest) for closest in self.closest])[0]
-        self.running = np.cumsum(np.array(totals, dtype=np.float64))
+        if self.block_totals is None:
+            self.block_totals = np.array(_compute(
+                [_task(_distance_total, closest) for closest in self.closest])[0])
+        self.running = np.cumsum(self.block_totals)
         return self.running[-1]
 
     def locate(self, draws):
@@ -715,11 +731,13 @@ class _BlockSeeding:
         blocks = np.minimum(blocks, last)
         offsets = np.where(blocks > 0, self.running[np.maximum(blocks - 1, 0)], 0.0)
         wanted = sorted(set(blocks.tolist()))
-        found = _compute([_task(_locate_in_block, self.closest[b],
+        found = _compute([_task(_locate_in_block, self.closest[b], self.data.blocks[b],
                                 draws[blocks == b] - offsets[blocks == b]) for b in wanted])[0]
         rows = np.empty(draws.shape[0], dtype=np.int64)
-        for b, local in zip(wanted, found):
+        for b, (local, entries) in zip(wanted, found):
             rows[blocks == b] = self.data.starts[b] + local
+            # The client asks for these rows next (the candidates): fetched now.
+            self.data.remember_rows(self.data.starts[b] + local, entries)
         rows[beyond] = self.data.n_samples - 1
         return rows
 
@@ -727,33 +745,35 @@ class _BlockSeeding:
         self.shared.append(_share(candidates))
         self.trials = _persist([_task(_trial_distances, closest, dist, self.shared[-1])
                                 for closest, dist in zip(self.closest, self.distances)])
-        (sums,) = _compute(_tree_sum([_task(_column_totals, trial)
-                                      for trial in self.trials]))[0]
-        return sums
+        # Per block and candidate: the total distance if the candidate were kept.
+        self.trial_totals = np.array(_compute([_task(_distance_total, trial)
+                                               for trial in self.trials])[0])
+        return self.trial_totals.sum(axis=0)
 
     def keep(self, best):
         self.closest = _persist([_task(_column, trial, best) for trial in self.trials])
+        self.block_totals = self.trial_totals[:, best]
 
 
 def _first_distances(distances, centre):
     return distances.to(centre)[:, 0]
 
 
-def _running_total(closest):
-    return float(np.cumsum(closest)[-1])
+def _distance_total(distances):
+    """Sum over the rows of a block, row after row, per column if 2-D."""
+    return distances.sum(axis=0)
 
 
-def _locate_in_block(closest, draws):
+def _locate_in_block(closest, block, draws):
+    """Rows of a block where its running sum of distances reaches each draw,
+    with their entries."""
     rows = np.searchsorted(np.cumsum(closest), draws)
-    return np.minimum(rows, closest.shape[0] - 1)
+    rows = np.minimum(rows, closest.shape[0] - 1)
+    return rows, _row_entries(block, rows)
 
 
 def _trial_distances(closest, distances, candidates):
     return np.minimum(closest[:, None], distances.to(candidates))
-
-
-def _column_totals(trial):
-    return (trial.sum(axis=0),)
 
 
 def _column(trial, best):
@@ -766,7 +786,7 @@ class _BlockClustering:
     def __init__(self, data, n_components):
         self.data = data
         self.n_components = n_components
-        self.labels = None
+        self.labels = self.last_sizes = None
         self.shared = []  # parameters the persisted labels were computed from
 
     def assign(self, means):
@@ -775,21 +795,18 @@ class _BlockClustering:
         passes = _persist([_task(_hard_pass, block, self.shared[-1], kernels)
                            for block in self.data.blocks])
         labels = _persist([_task(_second, result) for result in passes])
-        parts = [_task(_first, result) for result in passes]
+        parts = _tree_sum([_task(_first, result) for result in passes])
         if self.labels is None:
-            stats, = _compute(_tree_sum(parts))
+            (*stats, sizes), = _compute(parts)
             same = [False]
         else:
-            stats, same = _compute(_tree_sum(parts),
-                                   [_task(np.array_equal, new, old)
-                                    for new, old in zip(labels, self.labels)])
-        self.labels = labels
+            (*stats, sizes), same = _compute(parts, [
+                _task(np.array_equal, new, old) for new, old in zip(labels, self.labels)])
+        self.labels, self.last_sizes = labels, sizes
         return SufficientStats.from_arrays(*stats), all(same)
 
     def sizes(self, n_components):
-        parts = [_task(_cluster_sizes, block, labels, n_components)
-                 for block, labels in zip(self.data.blocks, self.labels)]
-        return _compute(_tree_sum(parts))[0][0]
+        return self.last_sizes
 
     def spread(self, means, diag):
         shared = _share(means)
@@ -799,6 +816,8 @@ class _BlockClustering:
 
 
 def _hard_pass(block, params, kernels):
+    """A k-means pass: statistics and cluster sizes (rows with an observed
+    entry), and the labels."""
     n_components, n_features = params.means.shape
     post = np.empty((block.n_samples, n_components))
     row_loglik = np.empty(block.n_samples)
@@ -807,7 +826,10 @@ def _hard_pass(block, params, kernels):
                n_threads=kernels.n_threads,
                workspace=_workspace(n_components, n_features, False, kernels.backend,
                                     kernels.n_threads))
-    return stats.arrays(), post.argmax(axis=1)
+    labels = post.argmax(axis=1)
+    seen = labels[np.diff(block.indptr) > 0]
+    sizes = np.bincount(seen, minlength=n_components).astype(np.float64)
+    return (*stats.arrays(), sizes), labels
 
 
 def _first(pair):
@@ -816,11 +838,6 @@ def _first(pair):
 
 def _second(pair):
     return pair[1]
-
-
-def _cluster_sizes(block, labels, n_components):
-    seen = labels[np.diff(block.indptr) > 0]
-    return (np.bincount(seen, minlength=n_components).astype(np.float64),)
 
 
 def _cluster_spread(block, labels, means, diag):

@@ -278,36 +278,50 @@ def test_warm_start_continues_on_blocks(client, ratings):
     _assert_same_fit(got, expected)
 
 
-def _worker_pids(client):
-    return client.run(os.getpid)
+class _WorkerRemoved:
+    """A scheduler plugin: an event set when the scheduler drops a given worker."""
+
+    def __init__(self):
+        self.address = None
+        self.removed = threading.Event()
+
+    def remove_worker(self, scheduler, worker, **kwargs):
+        if worker == self.address:
+            self.removed.set()
 
 
 def test_a_worker_killed_during_the_fit(client, ratings):
     dense = _dense(ratings)
     X = da.from_array(dense, chunks=(50, -1))  # 10 blocks, some on each worker
     expected = _fit(dense, init_params="random_from_data")
-    pids = _worker_pids(client)
+    pids = client.run(os.getpid)
     assert len(pids) == 2
-    victim = sorted(pids.values())[0]
-    killed = threading.Event()
+    watch = _WorkerRemoved()
+    watch.address, victim = sorted(pids.items())[0]
+    scheduler = client.cluster.scheduler  # in this process (LocalCluster)
+    scheduler.add_plugin(watch, name="fastem-test-worker-removed")
 
     def progress(restart, n_restarts):
         def callback(iteration, log_likelihood):
-            if iteration == 3 and not killed.is_set():
-                os.kill(victim, signal.SIGKILL)  # between two iterations of the fit
-                killed.set()
+            if iteration == 3 and not watch.removed.is_set():
+                # Between two iterations; its blocks are lost with it.
+                os.kill(victim, signal.SIGKILL)
+                assert watch.removed.wait(TIMEOUT), "the scheduler kept the killed worker"
         return callback
 
     gm = GaussianMixture(3, init_params="random_from_data", random_state=0)
     gm._progress = progress  # the hook of the command line's progress display
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        gm.fit(X)
-    assert killed.is_set()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            gm.fit(X)
+    finally:
+        scheduler.remove_plugin(name="fastem-test-worker-removed")
+    assert watch.removed.is_set()
     _assert_same_fit(gm, expected)
     # The nanny restarted the worker: the cluster is whole again for the next tests.
     client.wait_for_workers(2, timeout=TIMEOUT)
-    assert victim not in _worker_pids(client).values()
+    assert victim not in client.run(os.getpid).values()
 
 
 # ---------------------------------------------------------------------------
