@@ -34,7 +34,7 @@ from ._init import (Distances, centred_column_sq, cluster_sums, column_counts,
                     column_sums, lloyd_params)
 from .mixture import completed, completed_entries
 
-__all__ = ["Triples", "from_triples", "is_dask_input", "BlockData", "fit_data",
+__all__ = ["Triples", "from_triples", "BlockData", "fit_data",
            "run_em", "exact_sum", "exact_to_float", "predict_blocks", "total_loglik",
            "predict_entries"]
 
@@ -201,11 +201,6 @@ def _kernels(backend, n_threads):
 # input: Dask arrays
 # ---------------------------------------------------------------------------
 
-def is_dask_input(X):
-    """Whether ``X`` is a Dask collection or :class:`Triples` (checked by the estimator)."""
-    return isinstance(X, Triples) or hasattr(X, "__dask_graph__")
-
-
 class _Input(NamedTuple):
     """A matrix as lazy row blocks (Delayed ObservedData)."""
 
@@ -216,7 +211,12 @@ class _Input(NamedTuple):
 
 
 def _value_dtype(dtype, what):
-    dtype = np.dtype(dtype)
+    """Dtype of the observed values read from ``dtype``: float32 stays, else float64."""
+    # pandas' nullable dtypes name their NumPy dtype; other non-NumPy dtypes
+    # (strings, categories) hold no numbers.
+    dtype = getattr(dtype, "numpy_dtype", dtype)
+    if not isinstance(dtype, np.dtype):
+        raise TypeError(f"{what} must hold numbers, got dtype {dtype}")
     if dtype.kind == "c":
         raise ValueError(f"Complex data not supported; {what} must hold real numbers")
     if dtype.kind not in "biuf":
@@ -306,8 +306,7 @@ class Triples:
                              f"are {list(frame.columns)}; name the row, column and value "
                              "columns with from_triples(df, row=..., col=..., value=...)")
         for name, what in ((row, "row"), (col, "col")):
-            kind = frame.dtypes[name].kind
-            if kind not in "iu":
+            if getattr(frame.dtypes[name], "kind", "O") not in "iu":
                 raise ValueError(f"the {what} column {name!r} must hold integer indices, "
                                  f"got dtype {frame.dtypes[name]}; convert it with "
                                  f"df[{name!r}].astype('int64')")
@@ -392,7 +391,8 @@ class Triples:
         if self._divisions is None:
             grouped = self.frame.set_index(row, npartitions=npartitions,
                                            shuffle_method=method)
-            self._divisions = tuple(int(d) for d in grouped.divisions)
+            # Rows are integers: partition p starts at the first one >= its division.
+            self._divisions = tuple(math.ceil(d) for d in grouped.divisions)
             return grouped
         return self.frame.set_index(row, divisions=list(self._divisions),
                                     shuffle_method=method)
@@ -474,8 +474,8 @@ def _triples_block(frame, start, stop, names, n_features, dtype):
     if repeated.any():
         k = int(np.argmax(repeated))
         raise ValueError(f"the pair ({row}={start + rows[k]}, {col}={cols[k]}) appears "
-                         "more than once; keep one value per pair (e.g. "
-                         "df.drop_duplicates([row, col]) or a groupby mean)")
+                         f"more than once; keep one value per pair (e.g. "
+                         f"df.drop_duplicates([{row!r}, {col!r}]) or a groupby mean)")
     index_dtype = np.int32 if max(rows.shape[0], n_features) < 2**31 else np.int64
     indptr = np.zeros(n_rows + 1, dtype=index_dtype)
     np.cumsum(np.bincount(rows, minlength=n_rows), out=indptr[1:])
@@ -922,14 +922,19 @@ def _first_rows(row_counts):
     return [None if math.isnan(start) else int(start) for start in starts]
 
 
-def _predict_block(block, params, method, kernels, first_row, index):
+def _estep_block(block, params, kernels, first_row, index):
+    """E-step of one block; ``first_row`` None when the blocks' sizes are unknown."""
     try:
-        post, row_loglik = estep(block, params, backend=kernels.backend,
-                                 n_threads=kernels.n_threads, first_row=first_row or 0)
+        return estep(block, params, backend=kernels.backend, n_threads=kernels.n_threads,
+                     first_row=first_row or 0)
     except ValueError as exc:
         if first_row is None:  # rows of this block counted from its start
             raise ValueError(f"in row block {index}: {exc}") from None
         raise
+
+
+def _predict_block(block, params, method, kernels, first_row, index):
+    post, row_loglik = _estep_block(block, params, kernels, first_row, index)
     if method == "predict_proba":
         return post
     if method == "predict":
@@ -975,6 +980,7 @@ def predict_blocks(model, X, method):
         extra = {"drop_axis": 1} if not columns else {}
         return X.map_blocks(_predict_chunk, shared, method, kernels, model.missing_values,
                             n_features, source.dtype, dtype=dtype,
+                            meta=np.empty((0,) * (1 + len(columns)), dtype=dtype),
                             chunks=(X.chunks[0], *[(c,) for c in columns]), **extra)
     outputs = []
     for index, (block, n_rows, first_row) in enumerate(zip(
@@ -985,9 +991,8 @@ def predict_blocks(model, X, method):
     return da.concatenate(outputs, axis=0)
 
 
-def _block_loglik(block, params, kernels, first_row):
-    _, row_loglik = estep(block, params, backend=kernels.backend,
-                          n_threads=kernels.n_threads, first_row=first_row or 0)
+def _block_loglik(block, params, kernels, first_row, index):
+    _, row_loglik = _estep_block(block, params, kernels, first_row, index)
     return block.n_samples, exact_sum(row_loglik)
 
 
@@ -995,9 +1000,13 @@ def total_loglik(model, X):
     """(total log-likelihood, number of rows) of Dask input under a fitted model."""
     source, params, kernels = _model_input(model, X)
     shared = _share(params)
-    parts = [_task(_block_loglik, block, shared, kernels, first_row)
-             for block, first_row in zip(source.blocks, _first_rows(source.row_counts))]
+    parts = [_task(_block_loglik, block, shared, kernels, first_row, index)
+             for index, (block, first_row) in enumerate(zip(
+                 source.blocks, _first_rows(source.row_counts)))]
     n_samples, loglik = _compute(_tree_sum(parts))[0]
+    if n_samples == 0:
+        raise ValueError(f"Found array with 0 sample(s) (shape=(0, {source.n_features})) "
+                         "while a minimum of 1 is required.")
     return exact_to_float(loglik), int(n_samples)
 
 

@@ -388,6 +388,11 @@ def test_bad_triples():
             gm.fit(_frame(good["rows"], good["cols"], np.array([1.0, np.nan, 3.0, 4.0])))
         with pytest.raises(ValueError, match="not finite"):
             gm.fit(_frame(good["rows"], good["cols"], np.array([1.0, np.inf, 3.0, 4.0])))
+        with pytest.raises(TypeError, match="must hold numbers"):
+            gm.fit(_frame(good["rows"], good["cols"], np.array(["1", "2", "3", "4"])))
+        nullable = pd.array([0, None, 2, 3], dtype="Int64")
+        with pytest.raises(ValueError, match="'row' has 1 missing value"):
+            gm.fit(_frame(nullable, good["cols"], good["values"]))
         with pytest.raises(ValueError, match="index 3, but n_samples=3"):
             gm.fit(from_triples(_frame(**good), n_samples=3))
         with pytest.raises(ValueError, match="index 1, but n_features=1"):
