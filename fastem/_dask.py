@@ -389,11 +389,14 @@ class Triples:
         # (local threads, say), the shuffle of tasks.
         method = None if _client() is not None else "tasks"
         if self._divisions is None:
-            grouped = self.frame.set_index(row, npartitions=npartitions,
-                                           shuffle_method=method)
-            # Rows are integers: partition p starts at the first one >= its division.
-            self._divisions = tuple(math.ceil(d) for d in grouped.divisions)
-            return grouped
+            # Dask picks the divisions from quantiles of the rows (a pass over
+            # the data); rows are integers, so partition p starts at the first
+            # one >= its division.
+            divisions = self.frame.set_index(row, npartitions=npartitions,
+                                             shuffle_method=method).divisions
+            self._divisions = tuple(math.ceil(d) for d in divisions)
+        # Explicit divisions: the partitions are those recorded, even where
+        # the quantiles, computed again, would come out differently.
         return self.frame.set_index(row, divisions=list(self._divisions),
                                     shuffle_method=method)
 
