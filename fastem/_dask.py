@@ -8,8 +8,9 @@ built on a worker from a row chunk of a ``dask.array.Array`` or from the
 (row, col, value) triples of a ``dask.dataframe.DataFrame`` grouped by row.
 A fit persists the blocks once; each EM iteration then sends the parameters
 to every worker once, runs the fused pass on each block where it lives (the
-posteriors never leave the worker) and sums the small K x d statistics in a
-tree of fixed shape; the client runs the M-step of the in-memory driver
+posteriors never leave the worker) and adds the small K x d statistics in a
+tree, on each worker first, so that one sum per worker crosses the network;
+the client runs the M-step of the in-memory driver
 (:func:`fastem._em.em_loop`). Everything goes through ``dask.compute`` and
 ``dask.persist``, so it runs on whatever scheduler is active: a
 ``distributed.Client`` or Dask's local threads.
@@ -38,8 +39,9 @@ __all__ = ["Triples", "from_triples", "BlockData", "fit_data",
            "run_em", "exact_sum", "exact_to_float", "predict_blocks", "total_loglik",
            "predict_entries"]
 
-# Partial sums added per task of a reduction: the tree has fixed shape, so
-# the sums do not depend on where or when the tasks ran.
+# Partial sums added per task of a reduction. The trees add in block order
+# (per worker, then across workers): their sums do not depend on when the
+# tasks ran, only, in their last bits, on which worker holds which block.
 SPLIT_EVERY = 8
 # Seconds a broadcast of parameters may take (K x d floats, normally well
 # under a second) before they go in the task graph instead.
@@ -157,16 +159,36 @@ def _add(*parts):
 
 
 def _tree_sum(parts):
-    """A task summing the tuples ``parts`` in a tree of fixed shape."""
+    """A task summing the tuples ``parts`` in a tree of fixed shape, in their order."""
     while len(parts) > 1:
         parts = [_task(_add, *parts[start:start + SPLIT_EVERY])
                  for start in range(0, len(parts), SPLIT_EVERY)]
     return parts[0]
 
 
-def _sum_over_blocks(function, blocks, *args):
-    """Computed sum over the blocks of ``function(block, *args)`` (tuples)."""
-    return _compute(_tree_sum([_task(function, block, *args) for block in blocks]))[0]
+def _owners(blocks):
+    """The worker holding each persisted block, or None without a distributed Client."""
+    client = _client()
+    if client is None:
+        return None
+    holders = client.who_has(blocks)
+    return [(holders.get(block.key) or (None,))[0] for block in blocks]
+
+
+def _local_first_sum(parts, owners):
+    """A task summing the tuples ``parts`` (one per block), worker by worker.
+
+    The parts of the blocks a worker holds are added there first, in block
+    order, so that one sum per worker crosses the network, not one per
+    block; the sums of the workers are then added in the order of their
+    first blocks. ``owners`` None: one tree over all the blocks.
+    """
+    if owners is None:
+        return _tree_sum(parts)
+    groups = {}
+    for part, owner in zip(parts, owners):
+        groups.setdefault(owner, []).append(part)
+    return _tree_sum([_tree_sum(group) for group in groups.values()])
 
 
 # Scratch memory of the compiled pass, one per worker thread, kept across
@@ -594,6 +616,9 @@ class BlockData:
         self.max_abs = max((info[2] for _, info in kept), default=0.0)
         self.dtype = dtype
         self.kernels = kernels
+        # Where the blocks are: a hint for the reductions (a stale one after
+        # a worker is lost costs transfers, not correctness).
+        self.owners = _owners(self.blocks)
         self._column_stats = None
         self._variance = None
         self._fetched = {}
@@ -601,6 +626,15 @@ class BlockData:
     @property
     def shape(self):
         return (self.n_samples, self.n_features)
+
+    def sum_parts(self, parts):
+        """A task summing one tuple per block (see :func:`_local_first_sum`)."""
+        return _local_first_sum(parts, self.owners)
+
+    def sum_over_blocks(self, function, *args):
+        """Computed sum over the blocks of ``function(block, *args)`` (tuples)."""
+        return _compute(self.sum_parts([_task(function, block, *args)
+                                        for block in self.blocks]))[0]
 
     def _block_of(self, rows):
         """(block, row within it) of each global row."""
@@ -616,7 +650,7 @@ class BlockData:
 
     def _columns(self):
         if self._column_stats is None:
-            self._column_stats = _sum_over_blocks(_column_stats, self.blocks)
+            self._column_stats = self.sum_over_blocks(_column_stats)
         return self._column_stats
 
     def remember_rows(self, rows, entries):
@@ -644,7 +678,7 @@ class BlockData:
 
     def centred_column_sq(self, centres):
         shared = _share(np.ascontiguousarray(centres, dtype=np.float64))
-        return _sum_over_blocks(_centred_column_sq, self.blocks, shared)[0]
+        return self.sum_over_blocks(_centred_column_sq, shared)[0]
 
     def overall_variance(self):
         """Variance of all observed values (two passes); 1 where it is not positive."""
@@ -653,7 +687,7 @@ class BlockData:
                 self._variance = 1.0
             else:
                 mean = float(self.column_sums().sum()) / self.nnz
-                (sq,) = _sum_over_blocks(_squared_deviations, self.blocks, mean)
+                (sq,) = self.sum_over_blocks(_squared_deviations, mean)
                 value = float(sq) / self.nnz
                 self._variance = value if value > 0 else 1.0
         return self._variance
@@ -798,7 +832,7 @@ class _BlockClustering:
         passes = _persist([_task(_hard_pass, block, self.shared[-1], kernels)
                            for block in self.data.blocks])
         labels = _persist([_task(_second, result) for result in passes])
-        parts = _tree_sum([_task(_first, result) for result in passes])
+        parts = self.data.sum_parts([_task(_first, result) for result in passes])
         if self.labels is None:
             (*stats, sizes), = _compute(parts)
             same = [False]
@@ -815,7 +849,7 @@ class _BlockClustering:
         shared = _share(means)
         parts = [_task(_cluster_spread, block, labels, shared, diag)
                  for block, labels in zip(self.data.blocks, self.labels)]
-        return _compute(_tree_sum(parts))[0]
+        return _compute(self.data.sum_parts(parts))[0]
 
 
 def _hard_pass(block, params, kernels):
@@ -893,7 +927,7 @@ def run_em(data, params, *, tol=1e-6, max_iter=None, min_variance=0.25,
         shared = _share(params)
         parts = [_task(_em_pass, block, shared, first_row, data.kernels, weight_floor)
                  for block, first_row in zip(data.blocks, first_rows)]
-        *arrays, loglik = _compute(_tree_sum(parts))[0]
+        *arrays, loglik = _compute(data.sum_parts(parts))[0]
         return SufficientStats.from_arrays(*arrays), exact_to_float(loglik)
 
     params, log_likelihood, n_iter, converged = em_loop(
