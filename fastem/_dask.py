@@ -24,6 +24,7 @@ from typing import NamedTuple
 
 import dask
 import dask.array as da
+import dask.sizeof
 import numpy as np
 import scipy.sparse as sp
 
@@ -189,6 +190,20 @@ def _local_first_sum(parts, owners):
     for part, owner in zip(parts, owners):
         groups.setdefault(owner, []).append(part)
     return _tree_sum([_tree_sum(group) for group in groups.values()])
+
+
+# Dask places tasks by the size of their inputs: without these, a block
+# would look like a small object, free to move to wherever a task runs.
+@dask.sizeof.sizeof.register(ObservedData)
+def _sizeof_block(block):
+    return int(block.data.nbytes + block.indices.nbytes + block.indptr.nbytes)
+
+
+@dask.sizeof.sizeof.register(Distances)
+def _sizeof_distances(distances):
+    return int(sum(matrix.data.nbytes + matrix.indices.nbytes + matrix.indptr.nbytes
+                   for matrix in (distances.values, distances.pattern))
+               + distances.row_sq.nbytes)
 
 
 # Scratch memory of the compiled pass, one per worker thread, kept across
@@ -627,14 +642,26 @@ class BlockData:
     def shape(self):
         return (self.n_samples, self.n_features)
 
+    def task_on(self, k, function, *args):
+        """A task reading block ``k``, to run on the worker holding the block.
+
+        Without the hint Dask may run it on an idle worker and copy the block
+        there (it weighs a transfer against waiting); a worker that has left
+        is passed over.
+        """
+        if self.owners is None or self.owners[k] is None:
+            return _task(function, *args)
+        with dask.annotate(workers=[self.owners[k]], allow_other_workers=True):
+            return _task(function, *args)
+
     def sum_parts(self, parts):
         """A task summing one tuple per block (see :func:`_local_first_sum`)."""
         return _local_first_sum(parts, self.owners)
 
     def sum_over_blocks(self, function, *args):
         """Computed sum over the blocks of ``function(block, *args)`` (tuples)."""
-        return _compute(self.sum_parts([_task(function, block, *args)
-                                        for block in self.blocks]))[0]
+        return _compute(self.sum_parts([self.task_on(k, function, block, *args)
+                                        for k, block in enumerate(self.blocks)]))[0]
 
     def _block_of(self, rows):
         """(block, row within it) of each global row."""
@@ -664,7 +691,7 @@ class BlockData:
         missing = np.array(sorted(set(rows.tolist()) - set(fetched)), dtype=np.int64)
         blocks, local = self._block_of(missing)
         wanted = sorted(set(blocks.tolist()))
-        found = _compute([_task(_row_entries, self.blocks[b], local[blocks == b])
+        found = _compute([self.task_on(b, _row_entries, self.blocks[b], local[blocks == b])
                           for b in wanted])[0]
         for b, entries in zip(wanted, found):
             fetched.update(zip(missing[blocks == b].tolist(), entries))
@@ -741,7 +768,8 @@ class _BlockSeeding:
 
     def __init__(self, data):
         self.data = data
-        self.distances = _persist([_task(Distances, block) for block in data.blocks])
+        self.distances = _persist([data.task_on(k, Distances, block)
+                                   for k, block in enumerate(data.blocks)])
         self.closest = self.trials = None
         self.block_totals = self.trial_totals = self.running = None
         # Centres the persisted state was computed from: kept while that state
@@ -750,14 +778,16 @@ class _BlockSeeding:
 
     def start(self, centre):
         self.shared.append(_share(np.atleast_2d(centre)))
-        self.closest = _persist([_task(_first_distances, dist, self.shared[-1])
-                                 for dist in self.distances])
+        self.closest = _persist([self.data.task_on(k, _first_distances, dist,
+                                                   self.shared[-1])
+                                 for k, dist in enumerate(self.distances)])
         self.block_totals = None
 
     def total(self):
         if self.block_totals is None:
             self.block_totals = np.array(_compute(
-                [_task(_distance_total, closest) for closest in self.closest])[0])
+                [self.data.task_on(k, _distance_total, closest)
+                 for k, closest in enumerate(self.closest)])[0])
         self.running = np.cumsum(self.block_totals)
         return self.running[-1]
 
@@ -768,8 +798,10 @@ class _BlockSeeding:
         blocks = np.minimum(blocks, last)
         offsets = np.where(blocks > 0, self.running[np.maximum(blocks - 1, 0)], 0.0)
         wanted = sorted(set(blocks.tolist()))
-        found = _compute([_task(_locate_in_block, self.closest[b], self.data.blocks[b],
-                                draws[blocks == b] - offsets[blocks == b]) for b in wanted])[0]
+        found = _compute([self.data.task_on(b, _locate_in_block, self.closest[b],
+                                            self.data.blocks[b],
+                                            draws[blocks == b] - offsets[blocks == b])
+                          for b in wanted])[0]
         rows = np.empty(draws.shape[0], dtype=np.int64)
         for b, (local, entries) in zip(wanted, found):
             rows[blocks == b] = self.data.starts[b] + local
@@ -780,15 +812,17 @@ class _BlockSeeding:
 
     def trial(self, candidates):
         self.shared.append(_share(candidates))
-        self.trials = _persist([_task(_trial_distances, closest, dist, self.shared[-1])
-                                for closest, dist in zip(self.closest, self.distances)])
+        self.trials = _persist([
+            self.data.task_on(k, _trial_distances, closest, dist, self.shared[-1])
+            for k, (closest, dist) in enumerate(zip(self.closest, self.distances))])
         # Per block and candidate: the total distance if the candidate were kept.
-        self.trial_totals = np.array(_compute([_task(_distance_total, trial)
-                                               for trial in self.trials])[0])
+        self.trial_totals = np.array(_compute([self.data.task_on(k, _distance_total, trial)
+                                               for k, trial in enumerate(self.trials)])[0])
         return self.trial_totals.sum(axis=0)
 
     def keep(self, best):
-        self.closest = _persist([_task(_column, trial, best) for trial in self.trials])
+        self.closest = _persist([self.data.task_on(k, _column, trial, best)
+                                 for k, trial in enumerate(self.trials)])
         self.block_totals = self.trial_totals[:, best]
 
 
@@ -829,16 +863,19 @@ class _BlockClustering:
     def assign(self, means):
         self.shared.append(_share(lloyd_params(means)))
         kernels = self.data.kernels
-        passes = _persist([_task(_hard_pass, block, self.shared[-1], kernels)
-                           for block in self.data.blocks])
-        labels = _persist([_task(_second, result) for result in passes])
-        parts = self.data.sum_parts([_task(_first, result) for result in passes])
+        on = self.data.task_on
+        passes = _persist([on(k, _hard_pass, block, self.shared[-1], kernels)
+                           for k, block in enumerate(self.data.blocks)])
+        labels = _persist([on(k, _second, result) for k, result in enumerate(passes)])
+        parts = self.data.sum_parts([on(k, _first, result)
+                                     for k, result in enumerate(passes)])
         if self.labels is None:
             (*stats, sizes), = _compute(parts)
             same = [False]
         else:
             (*stats, sizes), same = _compute(parts, [
-                _task(np.array_equal, new, old) for new, old in zip(labels, self.labels)])
+                on(k, np.array_equal, new, old)
+                for k, (new, old) in enumerate(zip(labels, self.labels))])
         self.labels, self.last_sizes = labels, sizes
         return SufficientStats.from_arrays(*stats), all(same)
 
@@ -847,8 +884,8 @@ class _BlockClustering:
 
     def spread(self, means, diag):
         shared = _share(means)
-        parts = [_task(_cluster_spread, block, labels, shared, diag)
-                 for block, labels in zip(self.data.blocks, self.labels)]
+        parts = [self.data.task_on(k, _cluster_spread, block, labels, shared, diag)
+                 for k, (block, labels) in enumerate(zip(self.data.blocks, self.labels))]
         return _compute(self.data.sum_parts(parts))[0]
 
 
@@ -925,8 +962,9 @@ def run_em(data, params, *, tol=1e-6, max_iter=None, min_variance=0.25,
 
     def one_pass(params):
         shared = _share(params)
-        parts = [_task(_em_pass, block, shared, first_row, data.kernels, weight_floor)
-                 for block, first_row in zip(data.blocks, first_rows)]
+        parts = [data.task_on(k, _em_pass, block, shared, first_row, data.kernels,
+                              weight_floor)
+                 for k, (block, first_row) in enumerate(zip(data.blocks, first_rows))]
         *arrays, loglik = _compute(data.sum_parts(parts))[0]
         return SufficientStats.from_arrays(*arrays), exact_to_float(loglik)
 
