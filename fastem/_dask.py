@@ -40,9 +40,10 @@ __all__ = ["Triples", "from_triples", "BlockData", "fit_data",
            "run_em", "exact_sum", "exact_to_float", "predict_blocks", "total_loglik",
            "predict_entries"]
 
-# Partial sums added per task of a reduction. The trees add in block order
-# (per worker, then across workers): their sums do not depend on when the
-# tasks ran, only, in their last bits, on which worker holds which block.
+# Partial sums added per task of a reduction on one worker (across workers
+# the sums are added pairwise). The trees add in block order: their sums do
+# not depend on when the tasks ran, only, in their last bits, on which
+# worker holds which block.
 SPLIT_EVERY = 8
 # Seconds a broadcast of parameters may take (K x d floats, normally well
 # under a second) before they go in the task graph instead.
@@ -159,11 +160,11 @@ def _add(*parts):
     return tuple(total)
 
 
-def _tree_sum(parts):
+def _tree_sum(parts, split_every=SPLIT_EVERY):
     """A task summing the tuples ``parts`` in a tree of fixed shape, in their order."""
     while len(parts) > 1:
-        parts = [_task(_add, *parts[start:start + SPLIT_EVERY])
-                 for start in range(0, len(parts), SPLIT_EVERY)]
+        parts = [_task(_add, *parts[start:start + split_every])
+                 for start in range(0, len(parts), split_every)]
     return parts[0]
 
 
@@ -181,15 +182,16 @@ def _local_first_sum(parts, owners):
 
     The parts of the blocks a worker holds are added there first, in block
     order, so that one sum per worker crosses the network, not one per
-    block; the sums of the workers are then added in the order of their
-    first blocks. ``owners`` None: one tree over all the blocks.
+    block; the sums of the workers are then added pairwise, in the order of
+    their first blocks: log2(workers) transfers of one sum on the longest
+    path. ``owners`` None: one tree over all the blocks.
     """
     if owners is None:
         return _tree_sum(parts)
     groups = {}
     for part, owner in zip(parts, owners):
         groups.setdefault(owner, []).append(part)
-    return _tree_sum([_tree_sum(group) for group in groups.values()])
+    return _tree_sum([_tree_sum(group) for group in groups.values()], split_every=2)
 
 
 # Dask places tasks by the size of their inputs: without these, a block
