@@ -240,7 +240,7 @@ def main(argv=None):
     params_bytes, part_bytes = cluster["payload"]
     time_table = markdown_table(
         ["configuration", "s / iteration (median)", "ns / (entry x K)",
-         "speed vs in memory, 1st row", f"each timed iteration (s)"], rows)
+         "speed vs in memory, 1st row", "each timed iteration (s)"], rows)
     bytes_table = markdown_table(
         ["what", "bytes", "per"],
         [["parameters out (pickled; K x d means + K variances + K weights)",
