@@ -360,6 +360,8 @@ def test_bad_dask_arrays(ratings):
         assert fitted.predict(unknown).compute().shape[0] == (dense[:, 0] > 0).sum()
     with pytest.raises(fastem.NotFittedError):
         GaussianMixture(2).predict(da.from_array(dense, chunks=(100, -1)))
+    with pytest.raises(ValueError, match="takes data in memory"):
+        fastem.select_n_components(da.from_array(dense, chunks=(100, -1)), [2, 3])
 
 
 def _frame(rows, cols, values):
