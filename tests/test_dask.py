@@ -236,9 +236,10 @@ def test_threaded_scheduler_without_client(ratings):
     dense = _dense(ratings)
     X = da.from_array(dense, chunks=(100, -1))
     with dask.config.set(scheduler="threads"):
-        assert dask.base.get_scheduler() is not None
         got = _fit(X, covariance_type="diag")
+        from_frame = _fit(_triples_frame(ratings), init_params="course")
     _assert_same_fit(got, _fit(dense, covariance_type="diag"))
+    _assert_same_fit(from_frame, _fit(ratings, init_params="course"))
 
 
 def test_predictions_equal_in_memory(client, ratings):
@@ -305,6 +306,8 @@ def test_a_worker_killed_during_the_fit(client, ratings):
         def callback(iteration, log_likelihood):
             if iteration == 3 and not watch.removed.is_set():
                 # Between two iterations; its blocks are lost with it.
+                held = client.has_what()[watch.address]
+                assert any(str(key).startswith("_array_block") for key in held)
                 os.kill(victim, signal.SIGKILL)
                 assert watch.removed.wait(TIMEOUT), "the scheduler kept the killed worker"
         return callback
