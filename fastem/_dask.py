@@ -34,7 +34,7 @@ from ._em import (COURSE_WEIGHT_FLOOR, EMResult, Params, SufficientStats,
                   fused_pass, make_workspace)
 from ._init import (Distances, centred_column_sq, cluster_sums, column_counts,
                     column_sums, lloyd_params)
-from .mixture import completed, completed_entries
+from .mixture import _entry_indices, completed, completed_entries
 
 __all__ = ["Triples", "from_triples", "BlockData", "fit_data",
            "run_em", "exact_sum", "exact_to_float", "predict_blocks", "total_loglik",
@@ -1096,11 +1096,10 @@ def _block_entries(block, rows, cols, params, kernels):
                              n_threads=kernels.n_threads)
 
 
-def predict_entries(model, X, rows, cols, check_indices):
+def predict_entries(model, X, rows, cols):
     """Entries (rows[p], cols[p]) of the completed matrix of Dask input, computed.
 
-    Each block completes the entries of its own rows, where it lives;
-    ``check_indices(rows, cols, shape)`` is the estimator's check.
+    Each block completes the entries of its own rows, where it lives.
 
     Returns
     -------
@@ -1112,7 +1111,7 @@ def predict_entries(model, X, rows, cols, check_indices):
         row_counts = _compute([_task(_block_rows, block) for block in source.blocks])[0]
     starts = np.concatenate([[0], np.cumsum(row_counts, dtype=np.int64)])
     shape = np.shape(rows)
-    rows, cols = check_indices(rows, cols, (int(starts[-1]), source.n_features))
+    rows, cols = _entry_indices(rows, cols, (int(starts[-1]), source.n_features))
     blocks = np.searchsorted(starts, rows, side="right") - 1
     wanted = sorted(set(blocks.tolist()))
     shared = _share(params) if wanted else None

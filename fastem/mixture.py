@@ -374,7 +374,13 @@ class GaussianMixture:
     - a scipy.sparse matrix or array of any format: **the stored entries are
       the observed ones, explicit zeros included, and entries that are not
       stored are missing** (not zero, unlike most libraries);
-    - a :class:`fastem._data.ObservedData` (used as it is, no copy).
+    - a :class:`fastem._data.ObservedData` (used as it is, no copy);
+    - a ``dask.array.Array`` chunked along rows (NumPy or scipy.sparse
+      chunks, read as above) or a ``dask.dataframe.DataFrame`` of (row, col,
+      value) triples (see ``fastem.dask.from_triples``): fitted where its
+      blocks live, on whatever Dask scheduler is active, each block's pass
+      on ``n_threads`` threads (default 1); the predictions are then lazy
+      Dask arrays (see the README's section "Dask").
 
     The same data in any of these forms gives the same fit. Integer input is
     read as float64; float32 input stays float32 (half the memory). Dense
@@ -598,9 +604,11 @@ class GaussianMixture:
 
         Parameters
         ----------
-        X : {array-like, sparse matrix, ObservedData} of shape (n_samples, n_features)
+        X : {array-like, sparse matrix, ObservedData, Dask collection}
+            Of shape (n_samples, n_features).
             Dense: ``missing_values`` marks missing entries. Sparse: stored
             entries are observed (explicit zeros included), the others missing.
+            Dask: row blocks persisted on the workers for the fit.
         y : ignored
 
         Returns
@@ -626,7 +634,8 @@ class GaussianMixture:
 
         Parameters
         ----------
-        X : {array-like, sparse matrix, ObservedData} of shape (n_samples, n_features)
+        X : {array-like, sparse matrix, ObservedData, Dask collection}
+            Of shape (n_samples, n_features).
         y : ignored
 
         Returns
@@ -774,12 +783,14 @@ class GaussianMixture:
 
         Parameters
         ----------
-        X : {array-like, sparse matrix, ObservedData} of shape (n_samples, n_features)
+        X : {array-like, sparse matrix, ObservedData, Dask collection}
+            Of shape (n_samples, n_features).
 
         Returns
         -------
         post : ndarray of shape (n_samples, n_components), float64
-            Rows sum to 1; a row with no observed entry gets the weights.
+            Rows sum to 1; a row with no observed entry gets the weights. A
+            lazy Dask array for Dask input.
         """
         if _is_dask(X):
             return self._dask_predict(X, "predict_proba")
@@ -791,11 +802,13 @@ class GaussianMixture:
 
         Parameters
         ----------
-        X : {array-like, sparse matrix, ObservedData} of shape (n_samples, n_features)
+        X : {array-like, sparse matrix, ObservedData, Dask collection}
+            Of shape (n_samples, n_features).
 
         Returns
         -------
         labels : ndarray of shape (n_samples,), int64
+            A lazy Dask array for Dask input.
         """
         if _is_dask(X):
             return self._dask_predict(X, "predict")
@@ -807,13 +820,15 @@ class GaussianMixture:
 
         Parameters
         ----------
-        X : {array-like, sparse matrix, ObservedData} of shape (n_samples, n_features)
+        X : {array-like, sparse matrix, ObservedData, Dask collection}
+            Of shape (n_samples, n_features).
 
         Returns
         -------
         log_prob : ndarray of shape (n_samples,), float64
             ``log p(x_u)`` with the missing coordinates marginalised out
-            (0 for a row with no observed entry).
+            (0 for a row with no observed entry). A lazy Dask array for Dask
+            input.
         """
         if _is_dask(X):
             return self._dask_predict(X, "score_samples")
@@ -825,7 +840,8 @@ class GaussianMixture:
 
         Parameters
         ----------
-        X : {array-like, sparse matrix, ObservedData} of shape (n_samples, n_features)
+        X : {array-like, sparse matrix, ObservedData, Dask collection}
+            Of shape (n_samples, n_features).
         y : ignored
 
         Returns
@@ -862,7 +878,8 @@ class GaussianMixture:
 
         Parameters
         ----------
-        X : {array-like, sparse matrix, ObservedData} of shape (n_samples, n_features)
+        X : {array-like, sparse matrix, ObservedData, Dask collection}
+            Of shape (n_samples, n_features).
 
         Returns
         -------
@@ -876,7 +893,8 @@ class GaussianMixture:
 
         Parameters
         ----------
-        X : {array-like, sparse matrix, ObservedData} of shape (n_samples, n_features)
+        X : {array-like, sparse matrix, ObservedData, Dask collection}
+            Of shape (n_samples, n_features).
 
         Returns
         -------
@@ -893,13 +911,15 @@ class GaussianMixture:
 
         Parameters
         ----------
-        X : {array-like, sparse matrix, ObservedData} of shape (n_samples, n_features)
+        X : {array-like, sparse matrix, ObservedData, Dask collection}
+            Of shape (n_samples, n_features).
 
         Returns
         -------
         X_filled : ndarray of shape (n_samples, n_features)
             Dense, float32 for float32 input, else float64. For large sparse
-            input use :meth:`predict_entries` instead.
+            input use :meth:`predict_entries` instead. A lazy Dask array,
+            chunked as the rows of X, for Dask input.
         """
         if _is_dask(X):
             return self._dask_predict(X, "fill")
@@ -916,18 +936,20 @@ class GaussianMixture:
 
         Parameters
         ----------
-        X : {array-like, sparse matrix, ObservedData} of shape (n_samples, n_features)
+        X : {array-like, sparse matrix, ObservedData, Dask collection}
+            Of shape (n_samples, n_features).
         rows, cols : array-like of int, same shape
             Row and column of each wanted entry.
 
         Returns
         -------
         values : ndarray of the shape of ``rows``
-            float32 for float32 input, else float64.
+            float32 for float32 input, else float64; computed for Dask input,
+            each entry on the worker holding its row.
         """
         if _is_dask(X):
             self._check_fitted("predict_entries")
-            return _dask_module().predict_entries(self, X, rows, cols, _entry_indices)
+            return _dask_module().predict_entries(self, X, rows, cols)
         data = self._data(X, "predict_entries")
         shape = np.shape(rows)
         rows, cols = _entry_indices(rows, cols, data.shape)
