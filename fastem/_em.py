@@ -24,6 +24,8 @@ __all__ = [
     "fused_pass",
     "make_workspace",
     "mstep",
+    "check_loop_settings",
+    "em_loop",
     "run_em",
 ]
 
@@ -58,6 +60,14 @@ class SufficientStats:
 
     def arrays(self):
         return (self.resp_sum, self.resp_x_sum, self.resp_obs_sum, self.resp_sq_sum)
+
+    @classmethod
+    def from_arrays(cls, resp_sum, resp_x_sum, resp_obs_sum, resp_sq_sum):
+        """Statistics holding the given arrays (e.g. sums over row blocks)."""
+        stats = cls.__new__(cls)
+        stats.resp_sum, stats.resp_x_sum = resp_sum, resp_x_sum
+        stats.resp_obs_sum, stats.resp_sq_sum = resp_obs_sum, resp_sq_sum
+        return stats
 
 
 class EMResult(NamedTuple):
@@ -100,15 +110,16 @@ def check_params(params, n_features):
     return Params(means, variances, weights)
 
 
-def check_row_loglik(row_loglik):
+def check_row_loglik(row_loglik, first_row=0):
     """Raise ValueError unless every row's log-likelihood is finite.
 
     A row's log-likelihood is -inf (and its posteriors NaN) only when its
     squared distance to every mean, over the variance, overflows float64.
+    ``first_row`` numbers the rows of a block as rows of the whole matrix.
     """
     bad = ~np.isfinite(row_loglik)
     if bad.any():
-        row = int(np.argmax(bad))
+        row = first_row + int(np.argmax(bad))
         raise ValueError(
             f"the log-likelihood of row {row} is not finite: its squared distances "
             "to the component means, divided by the variances, overflow float64; "
@@ -148,8 +159,11 @@ def _check_data(X):
 
 
 def estep(X, params, *, weight_floor=COURSE_WEIGHT_FLOOR, backend=None,
-          n_threads=None, post=None, row_loglik=None):
+          n_threads=None, post=None, row_loglik=None, first_row=0):
     """Posteriors and per-row log-likelihoods of ``X`` under ``params``.
+
+    ``first_row`` numbers the rows of ``X`` in error messages (for a block
+    of a larger matrix).
 
     Returns
     -------
@@ -169,7 +183,7 @@ def estep(X, params, *, weight_floor=COURSE_WEIGHT_FLOOR, backend=None,
         log_weights(params.weights, weight_floor), post, row_loglik,
         effective_n_threads(n_threads, kernels),
     )
-    check_row_loglik(row_loglik)  # never NaN posteriors
+    check_row_loglik(row_loglik, first_row)  # never NaN posteriors
     return post, row_loglik
 
 
@@ -283,6 +297,51 @@ def _check_mstep(params, iteration):
             "a variance floor, min_variance > 0 (the course uses 0.25)")
 
 
+def check_loop_settings(tol, max_iter):
+    """Raise ValueError unless ``tol`` and ``max_iter`` can drive :func:`em_loop`."""
+    if max_iter is not None and (isinstance(max_iter, bool) or not isinstance(max_iter, int)
+                                 or max_iter < 1):
+        raise ValueError(f"max_iter must be None or an int >= 1, got {max_iter!r}")
+    if not tol >= 0:
+        raise ValueError(f"tol must be >= 0, got {tol!r}")
+
+
+def em_loop(one_pass, params, n_samples, *, tol=1e-6, max_iter=None, min_variance=0.25,
+            mean_threshold=1.0, callback=None):
+    """The EM iterations, whatever computes the passes.
+
+    ``one_pass(params)`` returns the :class:`SufficientStats` and the total
+    log-likelihood of one fused pass over all ``n_samples`` rows; it may run
+    in this process (:func:`run_em`) or on a cluster (``fastem._dask``). The
+    M-step, its checks and the convergence rule are the same for both.
+
+    Returns
+    -------
+    params : Params
+        Those of the last M-step.
+    log_likelihood : float
+        That of the last pass (E-step).
+    n_iter : int
+    converged : bool
+    """
+    previous = None
+    n_iter = 0
+    converged = False
+    while max_iter is None or n_iter < max_iter:
+        stats, log_likelihood = one_pass(params)
+        params, _ = mstep(stats, params.means, params.variances, n_samples,
+                          min_variance=min_variance, mean_threshold=mean_threshold)
+        n_iter += 1
+        _check_mstep(params, n_iter)
+        if callback is not None:
+            callback(n_iter, log_likelihood)
+        if previous is not None and log_likelihood - previous <= tol * abs(log_likelihood):
+            converged = True
+            break
+        previous = log_likelihood
+    return params, log_likelihood, n_iter, converged
+
+
 def run_em(X, params, *, tol=1e-6, max_iter=None, min_variance=0.25,
            mean_threshold=1.0, weight_floor=COURSE_WEIGHT_FLOOR, backend=None,
            n_threads=None, callback=None):
@@ -294,11 +353,7 @@ def run_em(X, params, *, tol=1e-6, max_iter=None, min_variance=0.25,
     ``callback(iteration, log_likelihood)`` is called after each iteration.
     """
     _check_data(X)
-    if max_iter is not None and (isinstance(max_iter, bool) or not isinstance(max_iter, int)
-                                 or max_iter < 1):
-        raise ValueError(f"max_iter must be None or an int >= 1, got {max_iter!r}")
-    if not tol >= 0:
-        raise ValueError(f"tol must be >= 0, got {tol!r}")
+    check_loop_settings(tol, max_iter)
     params = check_params(params, X.n_features)
     kernels = get_backend(backend)
     n_threads = effective_n_threads(n_threads, kernels)
@@ -309,21 +364,13 @@ def run_em(X, params, *, tol=1e-6, max_iter=None, min_variance=0.25,
     stats = SufficientStats(n_components, X.n_features, diag)
     workspace = make_workspace(n_components, X.n_features, diag=diag, backend=backend,
                                n_threads=n_threads)
-    previous = None
-    n_iter = 0
-    converged = False
-    while max_iter is None or n_iter < max_iter:
+
+    def one_pass(params):
         fused_pass(X, params, post, row_loglik, stats, weight_floor=weight_floor,
                    backend=backend, n_threads=n_threads, workspace=workspace)
-        log_likelihood = total_loglik(row_loglik)
-        params, _ = mstep(stats, params.means, params.variances, X.n_samples,
-                          min_variance=min_variance, mean_threshold=mean_threshold)
-        n_iter += 1
-        _check_mstep(params, n_iter)
-        if callback is not None:
-            callback(n_iter, log_likelihood)
-        if previous is not None and log_likelihood - previous <= tol * abs(log_likelihood):
-            converged = True
-            break
-        previous = log_likelihood
+        return stats, total_loglik(row_loglik)
+
+    params, log_likelihood, n_iter, converged = em_loop(
+        one_pass, params, X.n_samples, tol=tol, max_iter=max_iter,
+        min_variance=min_variance, mean_threshold=mean_threshold, callback=callback)
     return EMResult(params, post, log_likelihood, n_iter, converged)

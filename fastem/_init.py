@@ -3,15 +3,22 @@
 Every initialisation reads the observed entries only (an
 :class:`~fastem._data.ObservedData`), so sparse input is never densified,
 and draws its randomness from one ``numpy.random.RandomState``.
+
+The algorithms read the data through a few sums and look-ups (the methods of
+:class:`LocalData`), so that the same code, with the same random draws, also
+initialises a matrix held in row blocks on a Dask cluster
+(``fastem._dask.BlockData`` implements the same methods block by block).
 """
 
 import math
 
 import numpy as np
 
+from ._data import ObservedData
 from ._em import Params, SufficientStats, fused_pass, make_workspace
 
-__all__ = ["INIT_METHODS", "initial_params"]
+__all__ = ["INIT_METHODS", "initial_params", "LocalData", "Distances",
+           "centred_column_sq", "cluster_sums", "column_sums"]
 
 INIT_METHODS = ("k-means++", "random_from_data", "course")
 
@@ -26,7 +33,9 @@ def initial_params(data, n_components, method, random_state, *, covariance_type,
 
     Parameters
     ----------
-    data : ObservedData of shape (n_samples, n_features)
+    data : ObservedData of shape (n_samples, n_features), or a block source
+        A block source (``fastem._dask.BlockData``) has the methods of
+        :class:`LocalData`.
     n_components : int
         K, between 1 and ``n_samples``.
     method : {'k-means++', 'random_from_data', 'course'}
@@ -49,6 +58,8 @@ def initial_params(data, n_components, method, random_state, *, covariance_type,
     Params
         means (K, d), variances (K,) or (K, d), weights (K,); float64.
     """
+    if isinstance(data, ObservedData):
+        data = LocalData(data, backend=backend, n_threads=n_threads)
     if method == "course":
         return _course(data, n_components, random_state, covariance_type)
     if method == "random_from_data":
@@ -56,12 +67,12 @@ def initial_params(data, n_components, method, random_state, *, covariance_type,
                                  min_variance)
     if method == "k-means++":
         return _kmeans_plus_plus(data, n_components, random_state, covariance_type,
-                                 min_variance, backend, n_threads)
+                                 min_variance)
     raise ValueError(f"unknown init method {method!r}; use one of {INIT_METHODS}")
 
 
 # ---------------------------------------------------------------------------
-# sums over the observed entries
+# sums over the observed entries of one block of rows
 # ---------------------------------------------------------------------------
 
 def _column_sums(data, values):
@@ -70,19 +81,17 @@ def _column_sums(data, values):
     return data.to_csr(values).T @ np.ones(data.n_samples)
 
 
-def _column_counts(data):
+def column_sums(data):
+    """Per-column float64 sums of the observed values of ``data``."""
+    return _column_sums(data, data.data.astype(np.float64, copy=False))
+
+
+def column_counts(data):
+    """Number of observed entries of each column, as float64."""
     return np.bincount(data.indices, minlength=data.n_features).astype(np.float64)
 
 
-def _column_means(data, counts):
-    """Column means of the observed values; the overall mean where a column is empty."""
-    sums = _column_sums(data, data.data.astype(np.float64, copy=False))
-    overall = sums.sum() / counts.sum() if data.nnz else 0.0
-    return np.divide(sums, counts, out=np.full(data.n_features, overall),
-                     where=counts > 0)
-
-
-def _row_dense(data, row, fill):
+def row_dense(data, row, fill):
     """Row ``row`` as a dense float64 vector, missing entries from ``fill``."""
     start, stop = data.indptr[row], data.indptr[row + 1]
     out = np.array(fill, dtype=np.float64)
@@ -97,86 +106,12 @@ def _centred_column_sq(data, mean_vector):
     return _column_sums(data, diff)
 
 
-def _safe(variances, min_variance, fallback):
-    """Floor at ``min_variance``; a variance still not positive becomes ``fallback``."""
-    variances = np.maximum(variances, min_variance)
-    return np.where(variances > 0, variances, fallback)
+def centred_column_sq(data, centres):
+    """:func:`_centred_column_sq` for each row of ``centres``: shape (len(centres), d)."""
+    return np.stack([_centred_column_sq(data, centre) for centre in centres])
 
 
-def _overall_variance(data):
-    # Positive fallback for degenerate data (a single value, no observed entry).
-    if data.nnz == 0:
-        return 1.0
-    value = float(np.var(data.data, dtype=np.float64))
-    return value if value > 0 else 1.0
-
-
-def _uniform_weights(n_components):
-    return np.full(n_components, 1.0 / n_components)
-
-
-# ---------------------------------------------------------------------------
-# 'course'
-# ---------------------------------------------------------------------------
-
-def _course(data, n_components, random_state, covariance_type):
-    """SPEC section 3's init, on the observed entries (missing read as 0)."""
-    n, d = data.shape
-    chosen = random_state.choice(n, n_components, replace=False)
-    means = np.stack([_row_dense(data, row, np.zeros(d)) for row in chosen])
-    missing = n - _column_counts(data)  # rows where column i reads 0
-    # (x - mu)^2 summed over every entry: observed ones, plus mu^2 for each 0.
-    column_sq = np.stack([
-        _centred_column_sq(data, mu) + missing * mu * mu for mu in means
-    ])
-    if covariance_type == "diag":
-        variances = column_sq / n
-    else:
-        variances = column_sq.sum(axis=1) / (n * d)
-    variances = _safe(variances, 0.0, _overall_variance(data))
-    return Params(means, variances, _uniform_weights(n_components))
-
-
-# ---------------------------------------------------------------------------
-# 'random_from_data'
-# ---------------------------------------------------------------------------
-
-def _random_from_data(data, n_components, random_state, covariance_type, min_variance):
-    """K random rows as means, their missing entries the column means."""
-    chosen = random_state.choice(data.n_samples, n_components, replace=False)
-    counts = _column_counts(data)
-    column_means = _column_means(data, counts)
-    means = np.stack([_row_dense(data, row, column_means) for row in chosen])
-    variances = _spread_around(data, counts, column_means, means, covariance_type,
-                               min_variance)
-    return Params(means, variances, _uniform_weights(n_components))
-
-
-def _spread_around(data, counts, column_means, means, covariance_type, min_variance):
-    """Mean squared deviation of all observed entries from each mean.
-
-    Spherical: over all observed entries; diag: per column, falling back to
-    the component's spherical value in columns with no observed entry.
-    """
-    # One pass: deviations from the column means, then per mean
-    # sum (x - mu)^2 = sum (x - m)^2 + count * (m - mu)^2 (sum (x - m) = 0).
-    spread = _centred_column_sq(data, column_means)
-    column_sq = spread + counts * (column_means - means) ** 2
-    spherical = column_sq.sum(axis=1) / max(float(counts.sum()), 1.0)
-    fallback = _overall_variance(data)
-    if covariance_type == "diag":
-        diag = np.divide(column_sq, counts, out=np.repeat(spherical[:, None],
-                                                          data.n_features, axis=1),
-                         where=counts > 0)
-        return _safe(diag, min_variance, fallback)
-    return _safe(spherical, min_variance, fallback)
-
-
-# ---------------------------------------------------------------------------
-# 'k-means++'
-# ---------------------------------------------------------------------------
-
-class _Distances:
+class Distances:
     """Squared distances over the observed entries: |x_u - c|^2 on C_u."""
 
     def __init__(self, data):
@@ -193,79 +128,6 @@ class _Distances:
         return np.maximum(dist, 0.0, out=dist)
 
 
-def _kmeans_plus_plus(data, n_components, random_state, covariance_type, min_variance,
-                      backend, n_threads):
-    column_means = _column_means(data, _column_counts(data))
-    means = _seed_kmeans_plus_plus(data, n_components, random_state, column_means)
-    labels, means = _lloyd(data, means, backend, n_threads)
-    # Rows with no observed entry are at distance 0 from every centre: they
-    # say nothing about the weights. An empty cluster keeps a small weight,
-    # so that EM can still use it.
-    seen = labels[np.diff(data.indptr) > 0]
-    counts = np.bincount(seen, minlength=n_components).astype(np.float64)
-    weights = np.maximum(counts, 1.0)
-    weights /= weights.sum()
-    variances = _cluster_variances(data, labels, means, covariance_type, min_variance)
-    return Params(means, variances, weights)
-
-
-def _seed_kmeans_plus_plus(data, n_components, random_state, column_means):
-    """Greedy k-means++ (as scikit-learn's): 2 + ln K trials per new centre.
-
-    Centres are rows of the data with their missing entries set to the
-    column means; distances are taken over each row's observed entries.
-    """
-    n = data.n_samples
-    distances = _Distances(data)
-    n_trials = 2 + int(math.log(n_components))
-    first = random_state.randint(n)
-    centres = [_row_dense(data, first, column_means)]
-    closest = distances.to(centres[0])[:, 0]
-    for _ in range(1, n_components):
-        potential = closest.sum()
-        if potential > 0:
-            cumulative = np.cumsum(closest)
-            draws = random_state.uniform(size=n_trials) * cumulative[-1]
-            rows = np.minimum(np.searchsorted(cumulative, draws), n - 1)
-        else:  # every row sits on a centre: any row will do
-            rows = random_state.randint(n, size=n_trials)
-        candidates = np.stack([_row_dense(data, row, column_means) for row in rows])
-        trial = np.minimum(closest[:, None], distances.to(candidates))
-        best = int(np.argmin(trial.sum(axis=0)))
-        centres.append(candidates[best])
-        closest = trial[:, best]
-    return np.stack(centres)
-
-
-def _lloyd(data, means, backend, n_threads):
-    """A few k-means iterations; returns the final labels and means.
-
-    Each iteration is one hard-assignment pass of the EM kernels (each row to
-    its nearest mean over its observed entries) and a mean update where a
-    cluster observes a column; elsewhere the mean keeps its value.
-    """
-    n_components, n_features = means.shape
-    # Unit variances and equal weights: the pass then assigns by distance.
-    variances = np.ones(n_components)
-    weights = _uniform_weights(n_components)
-    post = np.empty((data.n_samples, n_components))
-    row_loglik = np.empty(data.n_samples)
-    stats = SufficientStats(n_components, n_features)
-    workspace = make_workspace(n_components, n_features, backend=backend,
-                               n_threads=n_threads)
-    labels = None
-    for _ in range(KMEANS_MAX_ITER):
-        fused_pass(data, Params(means, variances, weights), post, row_loglik, stats,
-                   hard=True, backend=backend, n_threads=n_threads, workspace=workspace)
-        new_labels = post.argmax(axis=1)
-        counts = stats.resp_obs_sum
-        means = np.divide(stats.resp_x_sum, counts, out=means.copy(), where=counts > 0)
-        if labels is not None and np.array_equal(new_labels, labels):
-            break
-        labels = new_labels
-    return new_labels, means
-
-
 def _row_blocks(indptr, entries=1 << 21):
     """(first, last) row ranges of about ``entries`` observed entries each."""
     n_rows = indptr.shape[0] - 1
@@ -275,14 +137,16 @@ def _row_blocks(indptr, entries=1 << 21):
     return [(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
 
 
-def _cluster_variances(data, labels, means, covariance_type, min_variance):
-    """Within-cluster mean squared deviation over the observed entries.
+def cluster_sums(data, labels, means, diag):
+    """Squared deviations of the observed entries from their cluster's mean.
 
-    A cluster (diag: a cluster and column) without observed entries gets the
-    pooled value of all clusters.
+    Returns
+    -------
+    cluster_sq, counts : ndarray of shape (K,), or (K, d) if ``diag``
+        Sums of the squared deviations and numbers of entries, per cluster
+        (and column).
     """
     n_components, n_features = means.shape
-    diag = covariance_type == "diag"
     cluster_sq = np.zeros((n_components, n_features) if diag else n_components)
     counts = np.zeros_like(cluster_sq)
     # Blocks of rows, so that the per-entry temporaries stay small.
@@ -301,8 +165,296 @@ def _cluster_variances(data, labels, means, covariance_type, min_variance):
         else:
             cluster_sq += np.bincount(entry_labels, weights=sq, minlength=n_components)
             counts += np.bincount(entry_labels, minlength=n_components)
+    return cluster_sq, counts
+
+
+def lloyd_params(means):
+    """Unit variances and equal weights: a hard pass then assigns by distance."""
+    n_components = means.shape[0]
+    return Params(means, np.ones(n_components), _uniform_weights(n_components))
+
+
+# ---------------------------------------------------------------------------
+# the data, in this process
+# ---------------------------------------------------------------------------
+
+class LocalData:
+    """What the initialisations read from the data, for data in this process.
+
+    ``fastem._dask.BlockData`` has the same attributes and methods for a
+    matrix held in row blocks on a cluster, computed block by block.
+
+    Parameters
+    ----------
+    data : ObservedData of shape (n_samples, n_features)
+    backend, n_threads
+        Passed to the kernels (the k-means passes).
+    """
+
+    def __init__(self, data, *, backend=None, n_threads=None):
+        self.data = data
+        self.backend = backend
+        self.n_threads = n_threads
+        self.n_samples, self.n_features = data.shape
+        self.nnz = data.nnz
+
+    def column_counts(self):
+        """Observed entries per column, float64 (n_features,)."""
+        return column_counts(self.data)
+
+    def column_sums(self):
+        """Sums of the observed values per column, float64 (n_features,)."""
+        return column_sums(self.data)
+
+    def rows(self, rows, fill):
+        """The given rows, dense, their missing entries from ``fill``: (len(rows), d)."""
+        return np.stack([row_dense(self.data, row, fill) for row in rows])
+
+    def centred_column_sq(self, centres):
+        """Per centre and column, the sum of (x_ui - centre_i)^2 over observed x_ui."""
+        return centred_column_sq(self.data, centres)
+
+    def overall_variance(self):
+        """Variance of all observed values; 1 where it is not positive."""
+        # Positive fallback for degenerate data (a single value, no observed entry).
+        if self.nnz == 0:
+            return 1.0
+        value = float(np.var(self.data.data, dtype=np.float64))
+        return value if value > 0 else 1.0
+
+    def seeding(self):
+        """The state of a k-means++ seeding: :class:`_LocalSeeding`."""
+        return _LocalSeeding(self.data)
+
+    def clustering(self, n_components):
+        """The state of k-means iterations: :class:`_LocalClustering`."""
+        return _LocalClustering(self.data, n_components, self.backend, self.n_threads)
+
+
+class _LocalSeeding:
+    """Distances of the rows to their closest centre, and trials of new centres."""
+
+    def __init__(self, data):
+        self.distances = Distances(data)
+        self.closest = self.cumulative = self.trial_distances = None
+
+    def start(self, centre):
+        """The first centre: every row's distance to it."""
+        self.closest = self.distances.to(centre)[:, 0]
+
+    def total(self):
+        """Sum of the closest distances, accumulated in row order."""
+        self.cumulative = np.cumsum(self.closest)
+        return self.cumulative[-1]
+
+    def locate(self, draws):
+        """Rows at which the running sum of distances first reaches each draw."""
+        rows = np.searchsorted(self.cumulative, draws)
+        return np.minimum(rows, self.closest.shape[0] - 1)
+
+    def trial(self, candidates):
+        """Sum of the closest distances if each candidate were added: (n_candidates,)."""
+        self.trial_distances = np.minimum(self.closest[:, None],
+                                          self.distances.to(candidates))
+        return self.trial_distances.sum(axis=0)
+
+    def keep(self, best):
+        """Add candidate ``best`` of the last trial to the centres."""
+        self.closest = self.trial_distances[:, best]
+
+
+class _LocalClustering:
+    """k-means iterations: hard-assignment passes of the EM kernels."""
+
+    def __init__(self, data, n_components, backend, n_threads):
+        self.data = data
+        self.backend = backend
+        self.n_threads = n_threads
+        self.post = np.empty((data.n_samples, n_components))
+        self.row_loglik = np.empty(data.n_samples)
+        self.stats = SufficientStats(n_components, data.n_features)
+        self.workspace = make_workspace(n_components, data.n_features, backend=backend,
+                                        n_threads=n_threads)
+        self.labels = None
+
+    def assign(self, means):
+        """Assign each row to its nearest mean (over its observed entries).
+
+        Returns
+        -------
+        stats : SufficientStats
+            Of the hard pass: counts and sums per cluster and column.
+        unchanged : bool
+            Whether every row kept the cluster of the previous call.
+        """
+        fused_pass(self.data, lloyd_params(means), self.post, self.row_loglik, self.stats,
+                   hard=True, backend=self.backend, n_threads=self.n_threads,
+                   workspace=self.workspace)
+        labels = self.post.argmax(axis=1)
+        unchanged = self.labels is not None and np.array_equal(labels, self.labels)
+        self.labels = labels
+        return self.stats, unchanged
+
+    def sizes(self, n_components):
+        """Rows with an observed entry in each cluster, float64 (K,)."""
+        seen = self.labels[np.diff(self.data.indptr) > 0]
+        return np.bincount(seen, minlength=n_components).astype(np.float64)
+
+    def spread(self, means, diag):
+        """:func:`cluster_sums` under the last assignment."""
+        return cluster_sums(self.data, self.labels, means, diag)
+
+
+# ---------------------------------------------------------------------------
+# shared pieces
+# ---------------------------------------------------------------------------
+
+def _column_means(data, counts):
+    """Column means of the observed values; the overall mean where a column is empty."""
+    sums = data.column_sums()
+    overall = sums.sum() / counts.sum() if data.nnz else 0.0
+    return np.divide(sums, counts, out=np.full(data.n_features, overall),
+                     where=counts > 0)
+
+
+def _safe(variances, min_variance, fallback):
+    """Floor at ``min_variance``; a variance still not positive becomes ``fallback()``.
+
+    ``fallback`` is called only then: on a cluster it costs a pass over the data.
+    """
+    variances = np.maximum(variances, min_variance)
+    if (variances > 0).all():
+        return variances
+    return np.where(variances > 0, variances, fallback())
+
+
+def _uniform_weights(n_components):
+    return np.full(n_components, 1.0 / n_components)
+
+
+# ---------------------------------------------------------------------------
+# 'course'
+# ---------------------------------------------------------------------------
+
+def _course(data, n_components, random_state, covariance_type):
+    """SPEC section 3's init, on the observed entries (missing read as 0)."""
+    n, d = data.n_samples, data.n_features
+    chosen = random_state.choice(n, n_components, replace=False)
+    means = data.rows(chosen, np.zeros(d))
+    missing = n - data.column_counts()  # rows where column i reads 0
+    # (x - mu)^2 summed over every entry: observed ones, plus mu^2 for each 0.
+    column_sq = data.centred_column_sq(means) + missing * means * means
+    if covariance_type == "diag":
+        variances = column_sq / n
+    else:
+        variances = column_sq.sum(axis=1) / (n * d)
+    variances = _safe(variances, 0.0, data.overall_variance)
+    return Params(means, variances, _uniform_weights(n_components))
+
+
+# ---------------------------------------------------------------------------
+# 'random_from_data'
+# ---------------------------------------------------------------------------
+
+def _random_from_data(data, n_components, random_state, covariance_type, min_variance):
+    """K random rows as means, their missing entries the column means."""
+    chosen = random_state.choice(data.n_samples, n_components, replace=False)
+    counts = data.column_counts()
+    column_means = _column_means(data, counts)
+    means = data.rows(chosen, column_means)
+    variances = _spread_around(data, counts, column_means, means, covariance_type,
+                               min_variance)
+    return Params(means, variances, _uniform_weights(n_components))
+
+
+def _spread_around(data, counts, column_means, means, covariance_type, min_variance):
+    """Mean squared deviation of all observed entries from each mean.
+
+    Spherical: over all observed entries; diag: per column, falling back to
+    the component's spherical value in columns with no observed entry.
+    """
+    # One pass: deviations from the column means, then per mean
+    # sum (x - mu)^2 = sum (x - m)^2 + count * (m - mu)^2 (sum (x - m) = 0).
+    spread = data.centred_column_sq(column_means[None, :])[0]
+    column_sq = spread + counts * (column_means - means) ** 2
+    spherical = column_sq.sum(axis=1) / max(float(counts.sum()), 1.0)
+    if covariance_type == "diag":
+        diag = np.divide(column_sq, counts, out=np.repeat(spherical[:, None],
+                                                          data.n_features, axis=1),
+                         where=counts > 0)
+        return _safe(diag, min_variance, data.overall_variance)
+    return _safe(spherical, min_variance, data.overall_variance)
+
+
+# ---------------------------------------------------------------------------
+# 'k-means++'
+# ---------------------------------------------------------------------------
+
+def _kmeans_plus_plus(data, n_components, random_state, covariance_type, min_variance):
+    column_means = _column_means(data, data.column_counts())
+    means = _seed_kmeans_plus_plus(data, n_components, random_state, column_means)
+    clusters = data.clustering(n_components)
+    means = _lloyd(clusters, means)
+    # Rows with no observed entry are at distance 0 from every centre: they
+    # say nothing about the weights. An empty cluster keeps a small weight,
+    # so that EM can still use it.
+    weights = np.maximum(clusters.sizes(n_components), 1.0)
+    weights /= weights.sum()
+    variances = _cluster_variances(data, clusters, means, covariance_type, min_variance)
+    return Params(means, variances, weights)
+
+
+def _seed_kmeans_plus_plus(data, n_components, random_state, column_means):
+    """Greedy k-means++ (as scikit-learn's): 2 + ln K trials per new centre.
+
+    Centres are rows of the data with their missing entries set to the
+    column means; distances are taken over each row's observed entries.
+    """
+    n = data.n_samples
+    seeding = data.seeding()
+    n_trials = 2 + int(math.log(n_components))
+    first = random_state.randint(n)
+    centres = [data.rows([first], column_means)[0]]
+    seeding.start(centres[0])
+    for _ in range(1, n_components):
+        potential = seeding.total()
+        if potential > 0:
+            draws = random_state.uniform(size=n_trials) * potential
+            rows = seeding.locate(draws)
+        else:  # every row sits on a centre: any row will do
+            rows = random_state.randint(n, size=n_trials)
+        candidates = data.rows(rows, column_means)
+        best = int(np.argmin(seeding.trial(candidates)))
+        centres.append(candidates[best])
+        seeding.keep(best)
+    return np.stack(centres)
+
+
+def _lloyd(clusters, means):
+    """A few k-means iterations; returns the final means (``clusters`` keeps the labels).
+
+    Each iteration is one hard-assignment pass of the EM kernels (each row to
+    its nearest mean over its observed entries) and a mean update where a
+    cluster observes a column; elsewhere the mean keeps its value.
+    """
+    for _ in range(KMEANS_MAX_ITER):
+        stats, unchanged = clusters.assign(means)
+        counts = stats.resp_obs_sum
+        means = np.divide(stats.resp_x_sum, counts, out=means.copy(), where=counts > 0)
+        if unchanged:
+            break
+    return means
+
+
+def _cluster_variances(data, clusters, means, covariance_type, min_variance):
+    """Within-cluster mean squared deviation over the observed entries.
+
+    A cluster (diag: a cluster and column) without observed entries gets the
+    pooled value of all clusters.
+    """
+    cluster_sq, counts = clusters.spread(means, covariance_type == "diag")
     pooled = cluster_sq.sum() / counts.sum() if counts.sum() > 0 else 0.0
-    fallback = pooled if pooled > 0 else _overall_variance(data)
+    fallback = pooled if pooled > 0 else data.overall_variance()
     variances = np.divide(cluster_sq, counts, out=np.full(cluster_sq.shape, fallback),
                           where=counts > 0)
-    return _safe(variances, min_variance, fallback)
+    return _safe(variances, min_variance, lambda: fallback)

@@ -8,7 +8,7 @@ from typing import NamedTuple
 import numpy as np
 
 from ._data import ObservedData
-from .mixture import GaussianMixture, _check_fit_data, _observed, _Settings
+from .mixture import GaussianMixture, _check_fit_data, _is_dask, _observed, _Settings
 
 __all__ = ["Selection", "select_n_components", "split_entries", "heldout_log_likelihood"]
 
@@ -132,6 +132,10 @@ def select_n_components(X, candidates, *, criterion="bic", heldout_fraction=0.1,
     """
     if criterion not in CRITERIA:
         raise ValueError(f"criterion={criterion!r} is invalid: use one of {CRITERIA}")
+    if _is_dask(X):
+        raise ValueError("select_n_components takes data in memory, not a Dask "
+                         "collection; on Dask, fit one GaussianMixture per candidate "
+                         "and compare their model.bic(X)")
     try:
         candidates = list(candidates)
     except TypeError:

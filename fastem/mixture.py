@@ -58,6 +58,21 @@ def _not_fitted_error(method):
 # input
 # ---------------------------------------------------------------------------
 
+def _is_dask(X):
+    """Whether ``X`` is a Dask collection or ``fastem.dask.Triples``, without importing Dask."""
+    if hasattr(X, "__dask_graph__"):
+        return True
+    # Triples exist only once fastem's Dask module is imported.
+    dask_module = sys.modules.get(__name__.rpartition(".")[0] + "._dask")
+    return dask_module is not None and isinstance(X, dask_module.Triples)
+
+
+def _dask_module():
+    from . import _dask  # imports Dask: only for Dask input
+
+    return _dask
+
+
 def _observed(X, missing_values):
     """``X`` as ObservedData, with scikit-learn's messages for bad shapes."""
     if isinstance(X, ObservedData):
@@ -137,6 +152,61 @@ def _observed_values(data, rows, cols):
     found = keys[where] == query if keys.shape[0] else np.zeros(query.shape, bool)
     values = data.data[order[where]] if keys.shape[0] else np.zeros(query.shape)
     return values, found
+
+
+def completed(data, post, means):
+    """The completed matrix: observed entries kept, missing ones ``post @ means``.
+
+    Parameters
+    ----------
+    data : ObservedData of shape (n_samples, n_features)
+    post : ndarray of shape (n_samples, n_components)
+        Posteriors of the rows of ``data``.
+    means : ndarray of shape (n_components, n_features)
+
+    Returns
+    -------
+    ndarray of shape (n_samples, n_features), of the dtype of the observed values
+    """
+    filled = np.empty(data.shape, dtype=data.data.dtype)
+    step = max(1, _BLOCK_ENTRIES // data.n_features)
+    for start in range(0, data.n_samples, step):
+        filled[start:start + step] = post[start:start + step] @ means
+    filled[_row_of_entry(data), data.indices] = data.data
+    return filled
+
+
+def completed_entries(data, rows, cols, params, *, backend=None, n_threads=None):
+    """Entries (rows[p], cols[p]) of the completed matrix of ``data``.
+
+    Parameters
+    ----------
+    data : ObservedData of shape (n_samples, n_features)
+    rows, cols : ndarray of shape (n_entries,), intp
+        Checked to lie within the shape of ``data``.
+    params : Params
+    backend, n_threads
+        Passed to the E-step, which runs on the listed rows only.
+
+    Returns
+    -------
+    ndarray of shape (n_entries,), of the dtype of the observed values
+    """
+    values = np.empty(rows.shape[0])
+    if rows.shape[0]:
+        wanted, position = np.unique(rows, return_inverse=True)
+        if wanted.shape[0] < data.n_samples:
+            data = _row_subset(data, wanted)
+            rows = position.ravel()
+        post, _ = estep(data, params, backend=backend, n_threads=n_threads)
+        means_t = np.ascontiguousarray(params.means.T)
+        step = max(1, _BLOCK_ENTRIES // params.means.shape[0])
+        for start in range(0, rows.shape[0], step):
+            block = slice(start, start + step)
+            values[block] = np.einsum("pk,pk->p", post[rows[block]], means_t[cols[block]])
+        observed, found = _observed_values(data, rows, cols)
+        values[found] = observed[found]
+    return values.astype(data.data.dtype, copy=False)
 
 
 # ---------------------------------------------------------------------------
@@ -236,14 +306,19 @@ def _user_initial(value, shape, name):
     return array
 
 
-def _check_fit_data(data):
-    """Refuse data that EM cannot fit: nothing observed, or values too large."""
+def _check_fit_data(data, largest=None):
+    """Refuse data that EM cannot fit: nothing observed, or values too large.
+
+    ``largest``: the largest absolute observed value, when known (row blocks
+    on a cluster); otherwise read from ``data``.
+    """
     if data.nnz == 0:
         raise ValueError(
             f"X ({data.n_samples} x {data.n_features}) has no observed entry: every "
             "entry is missing, so there is nothing to fit; check missing_values (dense "
             "input) or pass the observed entries (sparse input)")
-    largest = float(np.abs(data.data).max())
+    if largest is None:
+        largest = float(np.abs(data.data).max())
     # Squared deviations are summed over up to n * d entries (the course's
     # initialisation reads missing entries as 0): they must stay finite.
     terms = float(max(data.nnz, data.n_samples * data.n_features))
@@ -299,7 +374,13 @@ class GaussianMixture:
     - a scipy.sparse matrix or array of any format: **the stored entries are
       the observed ones, explicit zeros included, and entries that are not
       stored are missing** (not zero, unlike most libraries);
-    - a :class:`fastem._data.ObservedData` (used as it is, no copy).
+    - a :class:`fastem._data.ObservedData` (used as it is, no copy);
+    - a ``dask.array.Array`` chunked along rows (NumPy or scipy.sparse
+      chunks, read as above) or a ``dask.dataframe.DataFrame`` of (row, col,
+      value) triples (see ``fastem.dask.from_triples``): fitted where its
+      blocks live, on whatever Dask scheduler is active, each block's pass
+      on ``n_threads`` threads (default 1); the predictions are then lazy
+      Dask arrays (see the README's section "Dask").
 
     The same data in any of these forms gives the same fit. Integer input is
     read as float64; float32 input stays float32 (half the memory). Dense
@@ -523,9 +604,11 @@ class GaussianMixture:
 
         Parameters
         ----------
-        X : {array-like, sparse matrix, ObservedData} of shape (n_samples, n_features)
+        X : {array-like, sparse matrix, ObservedData, Dask collection}
+            Of shape (n_samples, n_features).
             Dense: ``missing_values`` marks missing entries. Sparse: stored
             entries are observed (explicit zeros included), the others missing.
+            Dask: row blocks persisted on the workers for the fit.
         y : ignored
 
         Returns
@@ -551,7 +634,8 @@ class GaussianMixture:
 
         Parameters
         ----------
-        X : {array-like, sparse matrix, ObservedData} of shape (n_samples, n_features)
+        X : {array-like, sparse matrix, ObservedData, Dask collection}
+            Of shape (n_samples, n_features).
         y : ignored
 
         Returns
@@ -559,13 +643,22 @@ class GaussianMixture:
         labels : ndarray of shape (n_samples,), int64
         """
         data = self._fit(X)
+        if not isinstance(data, ObservedData):
+            return self.predict(X)
         post, _ = self._estep(data)
         return post.argmax(axis=1)
 
     def _fit(self, X):
         settings = _Settings(self)
-        data = _observed(X, self.missing_values)
-        _check_fit_data(data)
+        if _is_dask(X):
+            # Row blocks built and persisted on the workers, for the whole fit.
+            data = _dask_module().fit_data(X, self.missing_values,
+                                           backend=settings.backend,
+                                           n_threads=settings.n_threads)
+            _check_fit_data(data, data.max_abs)
+        else:
+            data = _observed(X, self.missing_values)
+            _check_fit_data(data)
         n, d = data.shape
         if settings.n_components > n:
             raise ValueError(
@@ -646,9 +739,13 @@ class GaussianMixture:
             _log(f"{label}: {how} ({init_seconds:.3f} s)")
         if settings.verbose >= 1:
             callback = _IterationLog(f"[{label}] " if n_restarts > 1 else "")
-        result = run_em(data, params, tol=settings.tol, max_iter=settings.max_iter,
-                        min_variance=settings.min_variance, backend=settings.backend,
-                        n_threads=settings.n_threads, callback=callback)
+        if isinstance(data, ObservedData):
+            result = run_em(data, params, tol=settings.tol, max_iter=settings.max_iter,
+                            min_variance=settings.min_variance, backend=settings.backend,
+                            n_threads=settings.n_threads, callback=callback)
+        else:  # row blocks on a cluster, with their own backend and threads
+            result = data.run_em(params, tol=settings.tol, max_iter=settings.max_iter,
+                                 min_variance=settings.min_variance, callback=callback)
         if settings.verbose >= 2:
             status = "converged" if result.converged else "not converged"
             _log(f"{label}: log-likelihood {result.log_likelihood:.12g}, "
@@ -671,22 +768,32 @@ class GaussianMixture:
                 f"{self.n_features_in_} features as input")
         return data
 
+    def _params(self):
+        return Params(self.means_, self.variances_, self.weights_)
+
+    def _dask_predict(self, X, method):
+        self._check_fitted(method)
+        return _dask_module().predict_blocks(self, X, method)
+
     def _estep(self, data):
-        return estep(data, Params(self.means_, self.variances_, self.weights_),
-                     backend=self.backend, n_threads=self.n_threads)
+        return estep(data, self._params(), backend=self.backend, n_threads=self.n_threads)
 
     def predict_proba(self, X):
         """Posterior probability of each component for each row.
 
         Parameters
         ----------
-        X : {array-like, sparse matrix, ObservedData} of shape (n_samples, n_features)
+        X : {array-like, sparse matrix, ObservedData, Dask collection}
+            Of shape (n_samples, n_features).
 
         Returns
         -------
         post : ndarray of shape (n_samples, n_components), float64
-            Rows sum to 1; a row with no observed entry gets the weights.
+            Rows sum to 1; a row with no observed entry gets the weights. A
+            lazy Dask array for Dask input.
         """
+        if _is_dask(X):
+            return self._dask_predict(X, "predict_proba")
         post, _ = self._estep(self._data(X, "predict_proba"))
         return post
 
@@ -695,12 +802,16 @@ class GaussianMixture:
 
         Parameters
         ----------
-        X : {array-like, sparse matrix, ObservedData} of shape (n_samples, n_features)
+        X : {array-like, sparse matrix, ObservedData, Dask collection}
+            Of shape (n_samples, n_features).
 
         Returns
         -------
         labels : ndarray of shape (n_samples,), int64
+            A lazy Dask array for Dask input.
         """
+        if _is_dask(X):
+            return self._dask_predict(X, "predict")
         post, _ = self._estep(self._data(X, "predict"))
         return post.argmax(axis=1)
 
@@ -709,14 +820,18 @@ class GaussianMixture:
 
         Parameters
         ----------
-        X : {array-like, sparse matrix, ObservedData} of shape (n_samples, n_features)
+        X : {array-like, sparse matrix, ObservedData, Dask collection}
+            Of shape (n_samples, n_features).
 
         Returns
         -------
         log_prob : ndarray of shape (n_samples,), float64
             ``log p(x_u)`` with the missing coordinates marginalised out
-            (0 for a row with no observed entry).
+            (0 for a row with no observed entry). A lazy Dask array for Dask
+            input.
         """
+        if _is_dask(X):
+            return self._dask_predict(X, "score_samples")
         _, row_loglik = self._estep(self._data(X, "score_samples"))
         return row_loglik
 
@@ -725,13 +840,17 @@ class GaussianMixture:
 
         Parameters
         ----------
-        X : {array-like, sparse matrix, ObservedData} of shape (n_samples, n_features)
+        X : {array-like, sparse matrix, ObservedData, Dask collection}
+            Of shape (n_samples, n_features).
         y : ignored
 
         Returns
         -------
         float
         """
+        if _is_dask(X):
+            log_likelihood, n = self._total_loglik(X, "score")
+            return log_likelihood / n
         row_loglik = self.score_samples(X)
         return total_loglik(row_loglik) / row_loglik.shape[0]
 
@@ -741,6 +860,9 @@ class GaussianMixture:
         return K * d + variances + K - 1
 
     def _total_loglik(self, X, method):
+        if _is_dask(X):
+            self._check_fitted(method)
+            return _dask_module().total_loglik(self, X)
         data = self._data(X, method)
         _, row_loglik = self._estep(data)
         return total_loglik(row_loglik), data.n_samples
@@ -756,7 +878,8 @@ class GaussianMixture:
 
         Parameters
         ----------
-        X : {array-like, sparse matrix, ObservedData} of shape (n_samples, n_features)
+        X : {array-like, sparse matrix, ObservedData, Dask collection}
+            Of shape (n_samples, n_features).
 
         Returns
         -------
@@ -770,7 +893,8 @@ class GaussianMixture:
 
         Parameters
         ----------
-        X : {array-like, sparse matrix, ObservedData} of shape (n_samples, n_features)
+        X : {array-like, sparse matrix, ObservedData, Dask collection}
+            Of shape (n_samples, n_features).
 
         Returns
         -------
@@ -787,22 +911,21 @@ class GaussianMixture:
 
         Parameters
         ----------
-        X : {array-like, sparse matrix, ObservedData} of shape (n_samples, n_features)
+        X : {array-like, sparse matrix, ObservedData, Dask collection}
+            Of shape (n_samples, n_features).
 
         Returns
         -------
         X_filled : ndarray of shape (n_samples, n_features)
             Dense, float32 for float32 input, else float64. For large sparse
-            input use :meth:`predict_entries` instead.
+            input use :meth:`predict_entries` instead. A lazy Dask array,
+            chunked as the rows of X, for Dask input.
         """
+        if _is_dask(X):
+            return self._dask_predict(X, "fill")
         data = self._data(X, "fill")
         post, _ = self._estep(data)
-        filled = np.empty(data.shape, dtype=data.data.dtype)
-        step = max(1, _BLOCK_ENTRIES // data.n_features)
-        for start in range(0, data.n_samples, step):
-            filled[start:start + step] = post[start:start + step] @ self.means_
-        filled[_row_of_entry(data), data.indices] = data.data
-        return filled
+        return completed(data, post, self.means_)
 
     def predict_entries(self, X, rows, cols):
         """Entries (rows[p], cols[p]) of the completed matrix, and only those.
@@ -813,34 +936,26 @@ class GaussianMixture:
 
         Parameters
         ----------
-        X : {array-like, sparse matrix, ObservedData} of shape (n_samples, n_features)
+        X : {array-like, sparse matrix, ObservedData, Dask collection}
+            Of shape (n_samples, n_features).
         rows, cols : array-like of int, same shape
             Row and column of each wanted entry.
 
         Returns
         -------
         values : ndarray of the shape of ``rows``
-            float32 for float32 input, else float64.
+            float32 for float32 input, else float64; computed for Dask input,
+            each entry on the worker holding its row.
         """
+        if _is_dask(X):
+            self._check_fitted("predict_entries")
+            return _dask_module().predict_entries(self, X, rows, cols)
         data = self._data(X, "predict_entries")
         shape = np.shape(rows)
         rows, cols = _entry_indices(rows, cols, data.shape)
-        values = np.empty(rows.shape[0])
-        if rows.shape[0]:
-            wanted, position = np.unique(rows, return_inverse=True)
-            if wanted.shape[0] < data.n_samples:
-                data = _row_subset(data, wanted)
-                rows = position.ravel()
-            post, _ = self._estep(data)
-            means_t = np.ascontiguousarray(self.means_.T)
-            step = max(1, _BLOCK_ENTRIES // self.means_.shape[0])
-            for start in range(0, rows.shape[0], step):
-                block = slice(start, start + step)
-                values[block] = np.einsum("pk,pk->p", post[rows[block]],
-                                          means_t[cols[block]])
-            observed, found = _observed_values(data, rows, cols)
-            values[found] = observed[found]
-        return values.astype(data.data.dtype, copy=False).reshape(shape)
+        values = completed_entries(data, rows, cols, self._params(), backend=self.backend,
+                                   n_threads=self.n_threads)
+        return values.reshape(shape)
 
     # -- model files ----------------------------------------------------------
 
