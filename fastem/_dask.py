@@ -203,9 +203,7 @@ def _sizeof_block(block):
 
 @dask.sizeof.sizeof.register(Distances)
 def _sizeof_distances(distances):
-    return int(sum(matrix.data.nbytes + matrix.indices.nbytes + matrix.indptr.nbytes
-                   for matrix in (distances.values, distances.pattern))
-               + distances.row_sq.nbytes)
+    return _sizeof_block(distances.data)
 
 
 # Scratch memory of the compiled pass, one per worker thread, kept across
@@ -770,7 +768,8 @@ class _BlockSeeding:
 
     def __init__(self, data):
         self.data = data
-        self.distances = _persist([data.task_on(k, Distances, block)
+        self.distances = _persist([data.task_on(k, Distances, block, data.kernels.backend,
+                                                data.kernels.n_threads)
                                    for k, block in enumerate(data.blocks)])
         self.closest = self.trials = None
         self.block_totals = self.trial_totals = self.running = None

@@ -13,14 +13,19 @@ initialises a matrix held in row blocks on a Dask cluster
 import math
 
 import numpy as np
+import scipy.sparse as sp
 
 from ._data import ObservedData
-from ._em import Params, SufficientStats, fused_pass, make_workspace
+from ._em import Params, SufficientStats, fused_pass, make_workspace, sq_distances
 
 __all__ = ["INIT_METHODS", "initial_params", "LocalData", "Distances",
            "centred_column_sq", "cluster_sums", "column_sums"]
 
 INIT_METHODS = ("k-means++", "random_from_data", "course")
+
+# Observed entries per block of rows in the sums over the data: the
+# temporaries of a sum are O(block), never O(nnz).
+_BLOCK_ENTRIES = 1 << 21
 
 # Lloyd iterations after the k-means++ seeding: enough to move the seeds off
 # single rows; EM does the rest.
@@ -75,20 +80,37 @@ def initial_params(data, n_components, method, random_state, *, covariance_type,
 # sums over the observed entries of one block of rows
 # ---------------------------------------------------------------------------
 
-def _column_sums(data, values):
-    """Per-column float64 sums of ``values`` (one per observed entry)."""
-    # A sparse product: much faster than np.bincount with weights.
-    return data.to_csr(values).T @ np.ones(data.n_samples)
+def _column_sums(data, entry_values):
+    """Per-column float64 sums of values given per observed entry.
+
+    ``entry_values(start, stop)`` returns the values of entries start..stop-1;
+    it is called on blocks of rows, so that no temporary is O(nnz).
+    """
+    sums = np.zeros(data.n_features)
+    for first, last in _row_blocks(data.indptr):
+        start, stop = data.indptr[first], data.indptr[last]
+        block = sp.csr_matrix(
+            (entry_values(start, stop), data.indices[start:stop],
+             data.indptr[first:last + 1] - start),
+            shape=(last - first, data.n_features), copy=False)
+        # A sparse product: much faster than np.bincount with weights.
+        sums += block.T @ np.ones(last - first)
+    return sums
 
 
 def column_sums(data):
     """Per-column float64 sums of the observed values of ``data``."""
-    return _column_sums(data, data.data.astype(np.float64, copy=False))
+    return _column_sums(data, lambda start, stop: data.data[start:stop].astype(np.float64))
 
 
 def column_counts(data):
     """Number of observed entries of each column, as float64."""
-    return np.bincount(data.indices, minlength=data.n_features).astype(np.float64)
+    counts = np.zeros(data.n_features)
+    # By blocks: np.bincount copies its input to intp.
+    for first, last in _row_blocks(data.indptr):
+        counts += np.bincount(data.indices[data.indptr[first]:data.indptr[last]],
+                              minlength=data.n_features)
+    return counts
 
 
 def row_dense(data, row, fill):
@@ -101,9 +123,10 @@ def row_dense(data, row, fill):
 
 def _centred_column_sq(data, mean_vector):
     """sum over observed x_ui of (x_ui - mean_vector[i])^2, per column i."""
-    diff = data.data - mean_vector[data.indices]
-    np.square(diff, out=diff)
-    return _column_sums(data, diff)
+    def squares(start, stop):
+        diff = data.data[start:stop] - mean_vector[data.indices[start:stop]]
+        return np.square(diff, out=diff)
+    return _column_sums(data, squares)
 
 
 def centred_column_sq(data, centres):
@@ -114,22 +137,20 @@ def centred_column_sq(data, centres):
 class Distances:
     """Squared distances over the observed entries: |x_u - c|^2 on C_u."""
 
-    def __init__(self, data):
-        self.values = data.to_csr(data.data.astype(np.float64, copy=False))
-        self.pattern = data.to_csr(np.ones(data.nnz))
-        squares = data.to_csr(np.square(data.data, dtype=np.float64))
-        self.row_sq = np.asarray(squares.sum(axis=1)).ravel()
+    def __init__(self, data, backend=None, n_threads=None):
+        self.data = data
+        self.backend = backend
+        self.n_threads = n_threads
 
     def to(self, centres):
         """Distances of every row to each centre: (n_samples, n_centres)."""
-        centres = np.atleast_2d(centres)
-        dist = (self.row_sq[:, None] - 2.0 * (self.values @ centres.T)
-                + self.pattern @ (centres * centres).T)
-        return np.maximum(dist, 0.0, out=dist)
+        return sq_distances(self.data, centres, backend=self.backend,
+                            n_threads=self.n_threads)
 
 
-def _row_blocks(indptr, entries=1 << 21):
-    """(first, last) row ranges of about ``entries`` observed entries each."""
+def _row_blocks(indptr):
+    """(first, last) row ranges of about ``_BLOCK_ENTRIES`` observed entries each."""
+    entries = _BLOCK_ENTRIES
     n_rows = indptr.shape[0] - 1
     targets = np.arange(entries, indptr[-1], entries)
     bounds = np.unique(np.concatenate(
@@ -224,7 +245,7 @@ class LocalData:
 
     def seeding(self):
         """The state of a k-means++ seeding: :class:`_LocalSeeding`."""
-        return _LocalSeeding(self.data)
+        return _LocalSeeding(self.data, self.backend, self.n_threads)
 
     def clustering(self, n_components):
         """The state of k-means iterations: :class:`_LocalClustering`."""
@@ -234,8 +255,8 @@ class LocalData:
 class _LocalSeeding:
     """Distances of the rows to their closest centre, and trials of new centres."""
 
-    def __init__(self, data):
-        self.distances = Distances(data)
+    def __init__(self, data, backend, n_threads):
+        self.distances = Distances(data, backend, n_threads)
         self.closest = self.cumulative = self.trial_distances = None
 
     def start(self, centre):
