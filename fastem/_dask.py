@@ -392,7 +392,7 @@ class Triples:
                              int(col_max) if count else -1)
         return self._summary
 
-    def shape(self, n_features=None):
+    def matrix_shape(self, n_features=None):
         """(n_samples, n_features): given, else one more than the largest index.
 
         ``n_features`` (the model's, for predictions) replaces the data's when
@@ -523,7 +523,7 @@ def _triples_block(frame, start, stop, names, n_features, dtype):
 
 
 def _triples_input(triples, n_features=None):
-    n_samples, n_features = triples.shape(n_features)
+    n_samples, n_features = triples.matrix_shape(n_features)
     dtype = triples.value_dtype
     if triples.summary()[0] == 0:
         block = dask.delayed(_empty_block)(n_samples, n_features, dtype)
