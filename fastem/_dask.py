@@ -31,7 +31,7 @@ import scipy.sparse as sp
 from ._data import ObservedData, as_observed
 from ._em import (COURSE_WEIGHT_FLOOR, EMResult, Params, SufficientStats,
                   check_loop_settings, check_params, check_row_loglik, em_loop, estep,
-                  fused_pass, make_workspace)
+                  exact_sum, exact_to_float, fused_pass, make_workspace)
 from ._init import (Distances, centred_column_sq, cluster_sums, column_counts,
                     column_sums, lloyd_params)
 from .mixture import _entry_indices, completed, completed_entries
@@ -49,57 +49,6 @@ SPLIT_EVERY = 8
 # under a second) before they go in the task graph instead.
 SCATTER_TIMEOUT = 30
 _SPLIT_HINT = "rechunk it so that each chunk holds whole rows: X.rechunk({1: -1})"
-
-
-# ---------------------------------------------------------------------------
-# exact sums of log-likelihoods
-# ---------------------------------------------------------------------------
-
-# Every finite float64 times 2**1127 is an integer: x = M * 2**(e - 53) with
-# |M| < 2**53 and e >= -1073 (numpy.frexp).
-_EXACT_SCALE = 1127
-_PIECE_BITS = 18  # 53-bit mantissas in three pieces, summed exactly in float64
-_EXACT_CHUNK = 1 << 30  # pieces < 2**18: sums of 2**30 of them stay below 2**53
-
-
-def exact_sum(values):
-    """The exact sum of finite float64 values, as the int ``sum * 2**1127``.
-
-    Block sums added as ints and rounded once by :func:`exact_to_float` give
-    what ``math.fsum`` gives over all the values (an exactly rounded sum),
-    however the values were split into blocks.
-
-    Parameters
-    ----------
-    values : ndarray of shape (n,), float64, finite
-
-    Returns
-    -------
-    int
-    """
-    values = np.asarray(values, dtype=np.float64).ravel()
-    total = 0
-    for start in range(0, values.shape[0], _EXACT_CHUNK):
-        mantissas, exponents = np.frexp(values[start:start + _EXACT_CHUNK])
-        mantissas = (mantissas * 2.0**53).astype(np.int64)
-        bins = exponents + 1073  # x * 2**1127 = M * 2**(bin + 1)
-        for shift in (0, _PIECE_BITS, 2 * _PIECE_BITS):
-            piece = mantissas >> shift
-            if shift < 2 * _PIECE_BITS:
-                piece &= (1 << _PIECE_BITS) - 1
-            sums = np.bincount(bins, weights=piece.astype(np.float64))
-            for b in np.flatnonzero(sums):
-                total += int(sums[b]) << int(b + 1 + shift)
-    return total
-
-
-def exact_to_float(total):
-    """``total * 2**-1127`` rounded to the nearest float64 (see :func:`exact_sum`)."""
-    try:
-        return total / (1 << _EXACT_SCALE)  # int / int is correctly rounded
-    except OverflowError:
-        raise ValueError("the total log-likelihood overflows float64; rescale X "
-                         "(divide it by a power of 10)") from None
 
 
 # ---------------------------------------------------------------------------
@@ -938,7 +887,7 @@ def _em_pass(block, params, first_row, kernels, weight_floor):
                workspace=_workspace(n_components, n_features, diag, kernels.backend,
                                     kernels.n_threads))
     check_row_loglik(row_loglik, first_row)
-    return (*stats.arrays(), exact_sum(row_loglik))
+    return (*stats.arrays(), exact_sum(row_loglik, backend=kernels.backend))
 
 
 def run_em(data, params, *, tol=1e-6, max_iter=None, min_variance=0.25,
@@ -1069,7 +1018,7 @@ def predict_blocks(model, X, method):
 
 def _block_loglik(block, params, kernels, first_row, index):
     _, row_loglik = _estep_block(block, params, kernels, first_row, index)
-    return block.n_samples, exact_sum(row_loglik)
+    return block.n_samples, exact_sum(row_loglik, backend=kernels.backend)
 
 
 def total_loglik(model, X):

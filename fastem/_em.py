@@ -20,6 +20,8 @@ __all__ = [
     "check_row_loglik",
     "log_weights",
     "total_loglik",
+    "exact_sum",
+    "exact_to_float",
     "estep",
     "fused_pass",
     "make_workspace",
@@ -126,19 +128,47 @@ def check_row_loglik(row_loglik, first_row=0):
             "rescale X (divide it by a power of 10) or raise min_variance")
 
 
-def total_loglik(row_loglik):
-    """Sum of the rows' log-likelihoods.
+# Every finite float64 times 2**1127 is an integer: x = M * 2**(e - 53) with
+# |M| < 2**53 and e >= -1073 (frexp).
+_EXACT_SCALE = 1127
+_EXACT_BINS = 2098
+_EXACT_CHUNK = 1 << 30  # pieces < 2**18: sums of 2**30 of them stay below 2**53
 
-    NumPy's pairwise summation of the per-row values: as those do not depend
-    on how rows were split among threads, neither does the total.
+
+def exact_sum(values, *, backend=None):
+    """The exact sum of finite float64 values, as the int ``sum * 2**1127``.
+
+    Sums of blocks added as ints and rounded once by :func:`exact_to_float`
+    give what ``math.fsum`` gives over all the values (an exactly rounded
+    sum), however the values were split into blocks.
     """
-    check_row_loglik(row_loglik)
-    with np.errstate(over="ignore"):
-        total = float(np.sum(row_loglik))
-    if not math.isfinite(total):
-        raise ValueError("the total log-likelihood overflows float64; rescale X "
-                         "(divide it by a power of 10)")
+    values = np.ascontiguousarray(values, dtype=np.float64).ravel()
+    kernels = get_backend(backend)
+    total = 0
+    for start in range(0, values.shape[0], _EXACT_CHUNK):
+        # Integer pieces of the mantissas summed per exponent in float64
+        # (exactly: they stay below 2**53), then shifted into place as ints.
+        pieces = np.zeros((3, _EXACT_BINS))
+        kernels.exact_sum_pieces(values[start:start + _EXACT_CHUNK], pieces)
+        for k in range(3):
+            for b in np.flatnonzero(pieces[k]):
+                total += int(pieces[k, b]) << int(b + 1 + 18 * k)
     return total
+
+
+def exact_to_float(total):
+    """``total * 2**-1127`` rounded to the nearest float64 (see :func:`exact_sum`)."""
+    try:
+        return total / (1 << _EXACT_SCALE)  # int / int is correctly rounded
+    except OverflowError:
+        raise ValueError("the total log-likelihood overflows float64; rescale X "
+                         "(divide it by a power of 10)") from None
+
+
+def total_loglik(row_loglik):
+    """Exactly rounded sum: independent of how rows were split among threads or blocks."""
+    check_row_loglik(row_loglik)
+    return exact_to_float(exact_sum(row_loglik))
 
 
 def log_weights(weights, weight_floor):

@@ -10,7 +10,8 @@ import numpy as np
 import scipy.sparse as sp
 
 __all__ = [
-    "fused_pass", "estep_pass", "sq_distances", "accumulate_stats", "workspace_size",
+    "fused_pass", "estep_pass", "sq_distances", "exact_sum_pieces", "accumulate_stats",
+    "workspace_size",
     "openmp_enabled", "max_threads",
 ]
 
@@ -97,6 +98,27 @@ def sq_distances(data, indices, indptr, centres, out, n_threads):
                          indptr[first:last + 1] - start, centres)
         out[first:last] = block.distances(unit)
         first = last
+
+
+def exact_sum_pieces(values, pieces):
+    """Add finite values into the exact pieces of their sum (see ``fastem._em.exact_sum``).
+
+    Parameters
+    ----------
+    values : ndarray of shape (n,), float64, finite, n <= 2**30
+    pieces : ndarray of shape (3, 2098), float64, IN/OUT
+        pieces[k, b] += bits 18k..18k+17 of the 53-bit integer mantissa M
+        (the top piece signed) of each value with frexp exponent b - 1073.
+    """
+    mantissas, exponents = np.frexp(values)
+    mantissas = (mantissas * 2.0**53).astype(np.int64)
+    bins = exponents + 1073
+    for k in range(3):
+        piece = mantissas >> (18 * k)
+        if k < 2:
+            piece &= (1 << 18) - 1
+        pieces[k] += np.bincount(bins, weights=piece.astype(np.float64),
+                                 minlength=pieces.shape[1])
 
 
 def _log_posteriors(dist, row_counts, variances, log_weights, post, row_loglik):

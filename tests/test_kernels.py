@@ -1,5 +1,6 @@
 """The compiled kernels against the pure backend, and the backend plumbing."""
 
+import math
 import os
 import subprocess
 import sys
@@ -357,3 +358,18 @@ def test_sq_distances_match_dense_oracle(backend, n_centres, dtype, monkeypatch)
         _em.sq_distances(data, centres[:, :3], backend=backend)
     with pytest.raises(ValueError, match="out must be"):
         _em.sq_distances(data, centres, backend=backend, out=np.empty((3, n_centres)))
+
+
+@pytest.mark.parametrize("backend", ["python", pytest.param("cython", marks=needs_compiled)])
+def test_exact_sum_rounds_like_fsum(backend):
+    rng = np.random.default_rng(8)
+    scales = rng.choice([5e-324, 1e-310, 1e-300, 1.0, 1e16, 1e200, 1e300], size=20_000)
+    values = rng.normal(size=20_000) * scales
+    values[:4] = [1e308, -1e308, 2.0**-1074, -(2.0**-1074)]
+    cancel = np.array([1e100, 1.0, -1e100, 1e-100])
+    for x in (values, cancel, values[:1], np.empty(0), -np.abs(values[4:])):
+        blocks = np.array_split(x, 7)
+        total = sum(_em.exact_sum(block, backend=backend) for block in blocks)
+        assert _em.exact_to_float(total) == math.fsum(x)
+    with pytest.raises(ValueError, match="overflows"):
+        _em.exact_to_float(_em.exact_sum(np.array([1.5e308, 1.5e308]), backend=backend))
