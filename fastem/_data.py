@@ -49,9 +49,9 @@ class ObservedData:
     __slots__ = ("data", "indices", "indptr", "n_samples", "n_features")
 
     def __init__(self, data, indices, indptr, n_features, *, copy=True):
-        data = np.array(data, copy=copy or None)
-        indices = np.array(indices, copy=copy or None)
-        indptr = np.array(indptr, copy=copy or None)
+        # (np.array(..., copy=None) would say this in NumPy 2 only.)
+        data, indices, indptr = (np.array(a) if copy else np.asarray(a)
+                                 for a in (data, indices, indptr))
         if data.dtype not in _FLOAT_DTYPES:
             raise TypeError(
                 f"observed values must be float32 or float64, got {data.dtype}"
