@@ -136,6 +136,8 @@ def _log_posteriors(dist, row_counts, variances, log_weights, post, row_loglik):
     np.log(log_joint.sum(axis=1), out=row_loglik)
     row_loglik += row_max
     log_joint /= log_joint.sum(axis=1)[:, None]
+    # As the compiled kernels: no subnormal posteriors (their arithmetic is slow).
+    log_joint[log_joint < np.finfo(np.float64).tiny] = 0.0
 
 
 def _harden(dist, post):
