@@ -2,7 +2,7 @@
 
 Method: loads ``fastem/_kernels_avx2`` (or ``--module``) from two source
 trees, each built in place (``python setup.py build_ext --inplace``), and
-times one fused pass (K = 12, float64) of each on the same data, in turns,
+times one fused pass (K = 12 or ``--components``, float64) of each on the same data, in turns,
 after one warm-up each; reports the medians and the median of the per-turn
 ratios (new / base), which a machine shared with other work disturbs far
 less than it does the absolute times.
@@ -36,6 +36,8 @@ def parse_args(argv=None):
                         default=["ratings", "dense"])
     parser.add_argument("--ratings", default="20M", help="ratings of 'ratings' data")
     parser.add_argument("--threads", type=int, nargs="+", default=[1])
+    parser.add_argument("--components", type=int, nargs="+", default=[12],
+                        help="K of the passes (default: %(default)s)")
     parser.add_argument("--turns", type=int, default=9, help="timed passes of each build")
     parser.add_argument("--module", default="_kernels_avx2",
                         help="extension module to compare (default: %(default)s)")
@@ -68,7 +70,7 @@ def make_data(kind, n_ratings):
     return data, indices, indptr, n_features
 
 
-def compare(builds, arrays, n_threads, turns, n_components=12):
+def compare(builds, arrays, n_threads, turns, n_components):
     data, indices, indptr, n_features = arrays
     n_samples = indptr.shape[0] - 1
     rng = np.random.default_rng(0)
@@ -99,18 +101,19 @@ def main(argv=None):
         "base": str(args.base.resolve()), "new": str(args.new.resolve()),
         "module": args.module, "turns": str(args.turns)})
     builds = [load_build(args.base, args.module), load_build(args.new, args.module)]
-    print("| data | observed | threads | base s / pass | new s / pass | "
+    print("| data | observed | K | threads | base s / pass | new s / pass | "
           "new / base (median of turns) | ns / (entry x K), new |")
-    print("|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|")
     for kind in args.data:
         arrays = make_data(kind, parse_count(args.ratings))
         nnz = arrays[0].shape[0]
-        for n_threads in args.threads:
-            times = compare(builds, arrays, n_threads, args.turns)
-            base, new = np.median(times, axis=0)
-            ratio = np.median(times[:, 1] / times[:, 0])
-            print(f"| {kind} | {nnz:,} | {n_threads} | {base:.4f} | {new:.4f} | "
-                  f"{ratio:.3f} | {new / nnz / 12 * 1e9:.3f} |", flush=True)
+        for K in args.components:
+            for n_threads in args.threads:
+                times = compare(builds, arrays, n_threads, args.turns, K)
+                base, new = np.median(times, axis=0)
+                ratio = np.median(times[:, 1] / times[:, 0])
+                print(f"| {kind} | {nnz:,} | {K} | {n_threads} | {base:.4f} | {new:.4f} | "
+                      f"{ratio:.3f} | {new / nnz / K * 1e9:.3f} |", flush=True)
 
 
 if __name__ == "__main__":

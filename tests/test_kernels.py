@@ -378,3 +378,26 @@ def test_exact_sum_rounds_like_fsum(backend):
         assert _em.exact_to_float(total) == math.fsum(x)
     with pytest.raises(ValueError, match="overflows"):
         _em.exact_to_float(_em.exact_sum(np.array([1.5e308, 1.5e308]), backend=backend))
+
+
+@needs_compiled
+@pytest.mark.parametrize("n_components", [36, 45, 48, 49])
+@pytest.mark.parametrize("diag", [False, True])
+def test_wide_components_match_pure(n_components, diag):
+    # Above 32 components: the unrolled width 48 (K = 45..48) and the
+    # generic width (K = 36, 49), complete and incomplete rows.
+    data, params = _random_problem(9, 600, 20, n_components, 0.3)
+    if diag:
+        params = params._replace(variances=np.random.default_rng(9).uniform(
+            0.3, 3.0, size=params.means.shape))
+    results = []
+    for backend in ("python", "cython"):
+        K, d = params.means.shape
+        post, row_loglik = np.empty((600, K)), np.empty(600)
+        stats = _em.SufficientStats(K, d, diag)
+        _em.fused_pass(data, params, post, row_loglik, stats, backend=backend, n_threads=2)
+        estep_post, _ = _em.estep(data, params, backend=backend, n_threads=2)
+        dist = _em.sq_distances(data, params.means, backend=backend, n_threads=2)
+        results.append([post, row_loglik, *stats.arrays(), estep_post, dist])
+    for got, expected in zip(results[1], results[0]):
+        assert_allclose(got, expected, rtol=1e-10, atol=1e-10 * np.abs(expected).max())
