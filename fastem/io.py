@@ -28,6 +28,7 @@ import io
 import numbers
 import os
 import re
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -686,10 +687,14 @@ def _merge_labels(parts):
 def _integer_labels(labels):
     """``labels`` as int64 if every one is an integer, else None."""
     try:
-        values = np.loadtxt(io.BytesIO(b"\n".join(labels.tolist())), dtype=np.int64,
-                            delimiter=_UNIT_SEPARATOR.decode(), comments=None,
-                            encoding="latin1", ndmin=1)
-    except ValueError:
+        with warnings.catch_warnings():
+            # NumPy 1.x parses what is no int64 through a float, with this
+            # warning, where NumPy 2 raises.
+            warnings.simplefilter("error", DeprecationWarning)
+            values = np.loadtxt(io.BytesIO(b"\n".join(labels.tolist())), dtype=np.int64,
+                                delimiter=_UNIT_SEPARATOR.decode(), comments=None,
+                                encoding="latin1", ndmin=1)
+    except (ValueError, DeprecationWarning):
         return None
     return values if values.shape == labels.shape else None
 
