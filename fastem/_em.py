@@ -4,7 +4,6 @@ Written once for both backends: a kernel call is one pass over the observed
 entries; everything else lives here.
 """
 
-import math
 from typing import NamedTuple
 
 import numpy as np
@@ -23,6 +22,7 @@ __all__ = [
     "exact_sum",
     "exact_to_float",
     "estep",
+    "sq_distances",
     "fused_pass",
     "make_workspace",
     "mstep",
