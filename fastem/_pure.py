@@ -110,6 +110,8 @@ def exact_sum_pieces(values, pieces):
         pieces[k, b] += bits 18k..18k+17 of the 53-bit integer mantissa M
         (the top piece signed) of each value with frexp exponent b - 1073.
     """
+    if not np.isfinite(values).all():
+        raise ValueError("values must be finite")
     mantissas, exponents = np.frexp(values)
     mantissas = (mantissas * 2.0**53).astype(np.int64)
     bins = exponents + 1073

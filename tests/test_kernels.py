@@ -378,6 +378,9 @@ def test_exact_sum_rounds_like_fsum(backend):
         assert _em.exact_to_float(total) == math.fsum(x)
     with pytest.raises(ValueError, match="overflows"):
         _em.exact_to_float(_em.exact_sum(np.array([1.5e308, 1.5e308]), backend=backend))
+    for bad in (np.inf, -np.inf, np.nan):
+        with pytest.raises(ValueError, match="finite"):
+            _em.exact_sum(np.array([1.0, bad]), backend=backend)
 
 
 @needs_compiled
