@@ -135,6 +135,19 @@ class ObservedData:
         )
 
 
+def row_blocks(indptr, entries):
+    """(first, last) row ranges of about ``entries`` observed entries each.
+
+    For work over the observed entries in pieces, so that temporaries stay
+    O(entries) rather than O(nnz); a longer row makes a block of its own.
+    """
+    n_rows = indptr.shape[0] - 1
+    targets = np.arange(entries, indptr[-1], entries)
+    bounds = np.unique(np.concatenate(
+        [[0], np.searchsorted(indptr, targets, side="right") - 1, [n_rows]]))
+    return [(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
+
+
 def _read_only(array):
     array = np.ascontiguousarray(array)
     if array.flags.writeable:

@@ -15,7 +15,7 @@ import math
 import numpy as np
 import scipy.sparse as sp
 
-from ._data import ObservedData
+from ._data import ObservedData, row_blocks
 from ._em import Params, SufficientStats, fused_pass, make_workspace, sq_distances
 
 __all__ = ["INIT_METHODS", "initial_params", "LocalData", "Distances",
@@ -150,12 +150,7 @@ class Distances:
 
 def _row_blocks(indptr):
     """(first, last) row ranges of about ``_BLOCK_ENTRIES`` observed entries each."""
-    entries = _BLOCK_ENTRIES
-    n_rows = indptr.shape[0] - 1
-    targets = np.arange(entries, indptr[-1], entries)
-    bounds = np.unique(np.concatenate(
-        [[0], np.searchsorted(indptr, targets, side="right") - 1, [n_rows]]))
-    return [(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
+    return row_blocks(indptr, _BLOCK_ENTRIES)
 
 
 def cluster_sums(data, labels, means, diag):

@@ -9,6 +9,8 @@ memory are O(nnz * K + n_samples * K + K * n_features).
 import numpy as np
 import scipy.sparse as sp
 
+from ._data import row_blocks
+
 __all__ = [
     "fused_pass", "estep_pass", "sq_distances", "exact_sum_pieces", "accumulate_stats",
     "workspace_size",
@@ -86,18 +88,13 @@ def sq_distances(data, indices, indptr, centres, out, n_threads):
     n_threads : int
         Ignored by this backend.
     """
-    n_samples = indptr.shape[0] - 1
     unit = np.ones(centres.shape[0])
-    first = 0
     # Blocks of rows of about _BLOCK_ENTRIES entries: temporaries stay small.
-    while first < n_samples:
-        last = int(np.searchsorted(indptr, indptr[first] + _BLOCK_ENTRIES, side="right"))
-        last = min(max(last - 1, first + 1), n_samples)
+    for first, last in row_blocks(indptr, _BLOCK_ENTRIES):
         start, stop = indptr[first], indptr[last]
         block = _Centred(data[start:stop], indices[start:stop],
                          indptr[first:last + 1] - start, centres)
         out[first:last] = block.distances(unit)
-        first = last
 
 
 def exact_sum_pieces(values, pieces):

@@ -49,7 +49,7 @@ def _fused(data, params, backend, n_threads=1, hard=False):
     n_components = params.means.shape[0]
     post = np.empty((data.n_samples, n_components))
     row_loglik = np.empty(data.n_samples)
-    stats = _em.SufficientStats(n_components, data.n_features)
+    stats = _em.SufficientStats(n_components, data.n_features, params.variances.ndim == 2)
     _em.fused_pass(data, params, post, row_loglik, stats, hard=hard,
                    backend=backend, n_threads=n_threads)
     return {"post": post, "row_loglik": row_loglik, "resp_sum": stats.resp_sum,
@@ -112,16 +112,11 @@ def test_complete_and_incomplete_rows_mixed(diag, n_threads, shuffled):
     if diag:
         params = params._replace(variances=np.random.default_rng(6).uniform(
             0.3, 3.0, size=params.means.shape))
-    results = []
-    for backend in ("python", "cython"):
-        K, d = params.means.shape
-        post, row_loglik = np.empty((700, K)), np.empty(700)
-        stats = _em.SufficientStats(K, d, diag)
-        _em.fused_pass(data, params, post, row_loglik, stats, backend=backend,
-                       n_threads=n_threads)
-        results.append([post, row_loglik, *stats.arrays()])
-    for got, expected in zip(results[1], results[0]):
-        assert_allclose(got, expected, rtol=1e-12, atol=1e-12 * np.abs(expected).max())
+    expected = _fused(data, params, "python")
+    got = _fused(data, params, "cython", n_threads=n_threads)
+    for name in expected:
+        assert_allclose(got[name], expected[name], rtol=1e-12,
+                        atol=1e-12 * np.abs(expected[name]).max(), err_msg=name)
 
 
 @needs_compiled
@@ -395,12 +390,11 @@ def test_wide_components_match_pure(n_components, diag):
             0.3, 3.0, size=params.means.shape))
     results = []
     for backend in ("python", "cython"):
-        K, d = params.means.shape
-        post, row_loglik = np.empty((600, K)), np.empty(600)
-        stats = _em.SufficientStats(K, d, diag)
-        _em.fused_pass(data, params, post, row_loglik, stats, backend=backend, n_threads=2)
-        estep_post, _ = _em.estep(data, params, backend=backend, n_threads=2)
-        dist = _em.sq_distances(data, params.means, backend=backend, n_threads=2)
-        results.append([post, row_loglik, *stats.arrays(), estep_post, dist])
-    for got, expected in zip(results[1], results[0]):
-        assert_allclose(got, expected, rtol=1e-10, atol=1e-10 * np.abs(expected).max())
+        result = _fused(data, params, backend, n_threads=2)
+        result["estep_post"], _ = _em.estep(data, params, backend=backend, n_threads=2)
+        result["dist"] = _em.sq_distances(data, params.means, backend=backend, n_threads=2)
+        results.append(result)
+    expected, got = results
+    for name in expected:
+        assert_allclose(got[name], expected[name], rtol=1e-10,
+                        atol=1e-10 * np.abs(expected[name]).max(), err_msg=name)
