@@ -17,7 +17,7 @@ import numpy as np
 import scipy
 
 import fastem
-from fastem._em import Params
+from fastem._validation import Params
 
 __all__ = ["machine_info", "print_header", "timeit_median", "peak_rss_mb",
            "process_peak_rss_mb", "current_rss_mb", "reset_peak_rss", "markdown_table",

@@ -9,7 +9,7 @@ first is a warm-up, and the figure is the median of the others, each timed
 from one call of the iteration callback to the next (a fused pass over all
 the ratings and the M-step).
 
-- **In memory**: ``fastem._em.run_em`` on the ``ObservedData`` with
+- **In memory**: ``fastem._memory.run_em`` on the ``ObservedData`` with
   ``--memory-threads`` (default 1 and 2), before the cluster starts.
 - **Dask**: a ``distributed.LocalCluster`` of ``--workers`` worker
   processes with ``--threads-per-worker`` threads each (default 2 x 1), on
@@ -17,7 +17,8 @@ the ratings and the M-step).
   rows, scattered to the workers (consecutive blocks on the same worker,
   as Dask places the chunks of a file it reads), and made a Dask array of
   scipy.sparse chunks; the fit's own code then builds and persists the
-  blocks (``fastem._dask.fit_data``) and iterates (``BlockData.run_em``).
+  blocks (``fastem.dask.as_source(..., for_fit=True)``) and iterates
+  (``fastem._em.run_em`` on that source).
   The final parameters are compared with the in-memory run's (the same
   iterations: they must agree to 1e-9).
 
@@ -109,7 +110,7 @@ class _Clock:
 
 
 def in_memory(data, params, args, n_threads):
-    from fastem._em import run_em
+    from fastem._memory import run_em
 
     clock = _Clock()
     result = run_em(data, params, tol=0, max_iter=1 + args.repeats, backend=args.backend,
@@ -153,11 +154,11 @@ def _worker_bytes(client):
 
 def _payloads(data, params, blocks, kernels):
     """Pickled sizes: the parameters, and the statistics of one block."""
-    from fastem._dask import _em_pass
-    from fastem.mixture import _row_subset
+    from fastem._observed import row_subset
+    from fastem.dask._source import _em_pass
 
     first, last = blocks[0]
-    block = _row_subset(data, np.arange(first, last))
+    block = row_subset(data, np.arange(first, last))
     part = _em_pass(block, params, first, kernels, 1e-16)
     return (len(pickle.dumps(params, protocol=5)), len(pickle.dumps(part, protocol=5)))
 
@@ -165,7 +166,8 @@ def _payloads(data, params, blocks, kernels):
 def on_cluster(data, params, args):
     from distributed import Client, LocalCluster
 
-    from fastem import _dask
+    from fastem._em import run_em
+    from fastem.dask import as_source
 
     csr = data.to_csr()
     with LocalCluster(n_workers=args.workers, threads_per_worker=args.threads_per_worker,
@@ -176,11 +178,12 @@ def on_cluster(data, params, args):
         X = _scattered_array(client, csr, args.blocks)
         scatter_seconds = time.perf_counter() - start
         start = time.perf_counter()
-        blocks = _dask.fit_data(X, np.nan, backend=args.backend)
+        blocks = as_source(X, missing_values=np.nan, backend=args.backend, n_threads=None,
+                           for_fit=True)
         build_seconds = time.perf_counter() - start
         clock = _Clock()
         loopback, served = _loopback_bytes(), _worker_bytes(client)
-        result = blocks.run_em(params, tol=0, max_iter=1 + args.repeats, callback=clock)
+        result = run_em(blocks, params, tol=0, max_iter=1 + args.repeats, callback=clock)
         iterations = 1 + args.repeats
         loopback = (_loopback_bytes() - loopback) / iterations
         served = (_worker_bytes(client) - served) / iterations

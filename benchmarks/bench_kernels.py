@@ -27,9 +27,11 @@ from _common import (append_markdown, markdown_table, print_header, synthetic_pa
                      timeit_median)
 from dense_course_em import run_dense
 from fastem._backend import get_backend
-from fastem._data import as_observed
-from fastem._em import (Params, SufficientStats, check_params, fused_pass, make_workspace,
-                        mstep, run_em)
+from fastem import as_observed
+from fastem._em import mstep
+from fastem._memory import run_em
+from fastem._pass import PassBuffers
+from fastem._validation import Params, check_params
 from fastem.course import init
 from fastem.datasets import NETFLIX_N_ITEMS, NETFLIX_N_USERS, make_ratings
 
@@ -102,18 +104,14 @@ def time_iterations(name, data, params, configs, repeats):
     """Median seconds of one iteration (fused pass + M-step) per configuration."""
     params = check_params(params, data.n_features)
     n_components = params.means.shape[0]
-    post = np.empty((data.n_samples, n_components))
-    row_loglik = np.empty(data.n_samples)
-    stats = SufficientStats(n_components, data.n_features)
     timings = []
     for backend, n_threads in configs:
-        workspace = make_workspace(n_components, data.n_features, backend=backend,
-                                   n_threads=n_threads)
+        buffers = PassBuffers(n_components, data.n_features, backend=backend,
+                              n_threads=n_threads)
 
         def iteration():
-            fused_pass(data, params, post, row_loglik, stats, backend=backend,
-                       n_threads=n_threads, workspace=workspace)
-            mstep(stats, params.means, params.variances, data.n_samples)
+            buffers.fused_pass(data, params)
+            mstep(buffers.stats, params.means, params.variances, data.n_samples)
 
         seconds, _ = timeit_median(iteration, repeats, warmup=1)
         threads = "1 (serial)" if backend == "python" else str(n_threads)

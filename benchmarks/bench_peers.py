@@ -8,7 +8,7 @@ Every implementation starts from the same parameters (each mean the average
 of 5 random rows, every variance the variance of X, equal weights) and runs a
 fixed number of EM iterations with no stopping rule and no variance floor:
 
-- ``fastem``: ``fastem._em.run_em(as_observed(X, missing_values=None), params,
+- ``fastem``: ``fastem._memory.run_em(as_observed(X, missing_values=None), params,
   tol=0, max_iter=n, min_variance=0, mean_threshold=0, n_threads=...)``,
   compiled kernels; the conversion to CSR is done once, untimed;
 - ``fastem estimator``: ``fastem.GaussianMixture(12, tol=0, max_iter=n,
@@ -146,8 +146,9 @@ def available_bytes():
 def runner(name, X, means, variances, weights, threads):
     K = means.shape[0]
     if name in ("fastem", "fastem-pure"):
-        from fastem._data import as_observed
-        from fastem._em import Params, run_em
+        from fastem import as_observed
+        from fastem._memory import run_em
+        from fastem._validation import Params
 
         data = as_observed(X, missing_values=None)
         backend = "cython" if name == "fastem" else "python"

@@ -19,7 +19,9 @@ import numpy as np
 
 from _common import (append_markdown, markdown_table, peak_rss_mb, print_header,
                      synthetic_params, timeit_median)
-from fastem._em import SufficientStats, check_params, fused_pass, mstep
+from fastem._em import mstep
+from fastem._pass import PassBuffers
+from fastem._validation import check_params
 from fastem.datasets import NETFLIX_N_ITEMS, NETFLIX_N_USERS, make_ratings
 
 
@@ -63,13 +65,11 @@ def main(argv=None):
 
     params = check_params(synthetic_params(data, args.components, args.seed), data.n_features)
     n_components = params.means.shape[0]
-    post = np.empty((data.n_samples, n_components))
-    row_loglik = np.empty(data.n_samples)
-    stats = SufficientStats(n_components, data.n_features)
+    buffers = PassBuffers(n_components, data.n_features, backend="python")
 
     def iteration():
-        fused_pass(data, params, post, row_loglik, stats, backend="python")
-        mstep(stats, params.means, params.variances, data.n_samples)
+        buffers.fused_pass(data, params)
+        mstep(buffers.stats, params.means, params.variances, data.n_samples)
 
     seconds, times = timeit_median(iteration, args.repeats, warmup=args.warmup)
     rss_end = peak_rss_mb()

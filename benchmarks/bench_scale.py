@@ -9,8 +9,8 @@ own heap and its own peak resident memory (``VmHWM``), and so that no earlier
 measurement leaves the heap fragmented for a later one.
 
 - **Scaling curve** (K = 12, ``--dtypes`` float64 float32, ``--threads`` 1 2):
-  seconds per EM iteration, one fused pass plus the M-step with a workspace
-  from ``make_workspace``, the median of ``--repeats`` iterations after one
+  seconds per EM iteration, one fused pass plus the M-step with the buffers
+  of a ``PassBuffers``, the median of ``--repeats`` iterations after one
   warm-up; nanoseconds per observed entry and component; the speed-up of the
   threads and of float32; and the linearity in the number of ratings,
   seconds per iteration and rating relative to 20M (``--reference-size``).
@@ -130,7 +130,7 @@ def _folder(spec):
 
 
 def load_data(spec):
-    from fastem._data import ObservedData
+    from fastem import ObservedData
 
     folder = _folder(spec)
     meta = json.loads((folder / "meta.json").read_text())
@@ -166,7 +166,9 @@ def child_generate(spec):
 
 def child_iteration(spec):
     """Median seconds of one iteration (fused pass + M-step) from fixed parameters."""
-    from fastem._em import SufficientStats, check_params, fused_pass, make_workspace, mstep
+    from fastem._em import mstep
+    from fastem._pass import PassBuffers
+    from fastem._validation import check_params
 
     data = load_data(spec)
     rss_loaded, peak_loaded = current_rss_mb(), process_peak_rss_mb()
@@ -174,15 +176,12 @@ def child_iteration(spec):
     means = np.load(_folder(spec) / "column-means.npy")
     params = check_params(synthetic_params(data, K, spec["seed"], column_means=means),
                           data.n_features)
-    post = np.empty((data.n_samples, K))
-    row_loglik = np.empty(data.n_samples)
-    stats = SufficientStats(K, data.n_features)
-    workspace = make_workspace(K, data.n_features, backend=backend, n_threads=threads)
+    buffers = PassBuffers(K, data.n_features, backend=backend, n_threads=threads)
+    workspace = buffers.workspace
 
     def iteration():
-        fused_pass(data, params, post, row_loglik, stats, backend=backend,
-                   n_threads=threads, workspace=workspace)
-        mstep(stats, params.means, params.variances, data.n_samples)
+        buffers.fused_pass(data, params)
+        mstep(buffers.stats, params.means, params.variances, data.n_samples)
 
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     median, times = timeit_median(iteration, spec["repeats"], warmup=1)
@@ -200,7 +199,9 @@ def child_sweep(spec):
     alike instead of the few measured during it, which keeps the ratios
     between K steadier than separate runs would.
     """
-    from fastem._em import SufficientStats, check_params, fused_pass, make_workspace, mstep
+    from fastem._em import mstep
+    from fastem._pass import PassBuffers
+    from fastem._validation import check_params
 
     data = load_data(spec)
     threads, backend = spec["threads"], spec["backend"]
@@ -209,16 +210,11 @@ def child_sweep(spec):
     for K in spec["Ks"]:
         params = check_params(synthetic_params(data, K, spec["seed"], column_means=means),
                               data.n_features)
-        post = np.empty((data.n_samples, K))
-        row_loglik = np.empty(data.n_samples)
-        stats = SufficientStats(K, data.n_features)
-        workspace = make_workspace(K, data.n_features, backend=backend, n_threads=threads)
+        buffers = PassBuffers(K, data.n_features, backend=backend, n_threads=threads)
 
-        def iteration(params=params, post=post, row_loglik=row_loglik, stats=stats,
-                      workspace=workspace):
-            fused_pass(data, params, post, row_loglik, stats, backend=backend,
-                       n_threads=threads, workspace=workspace)
-            mstep(stats, params.means, params.variances, data.n_samples)
+        def iteration(params=params, buffers=buffers):
+            buffers.fused_pass(data, params)
+            mstep(buffers.stats, params.means, params.variances, data.n_samples)
 
         iterations[K] = iteration
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
@@ -261,17 +257,17 @@ def child_fit(spec):
 def _fit_breakdown(data, spec):
     """Peak memory above the loaded data of the fit's two phases, run again apart:
     the initialisation, then EM from its parameters."""
-    from fastem._em import run_em
     from fastem._init import initial_params
+    from fastem._memory import InMemorySource, run_em
 
     out = {}
     before = current_rss_mb()
     if not reset_peak_rss():
         return out
-    params = initial_params(data, spec["K"], spec["init"],
+    source = InMemorySource(data, backend=spec["backend"], n_threads=spec["threads"])
+    params = initial_params(source, spec["K"], spec["init"],
                             np.random.RandomState(spec["seed"]),
-                            covariance_type="spherical", min_variance=0.25,
-                            backend=spec["backend"], n_threads=spec["threads"])
+                            covariance_type="spherical", min_variance=0.25)
     out["init_extra_mb"] = process_peak_rss_mb() - before
     before = current_rss_mb()
     reset_peak_rss()

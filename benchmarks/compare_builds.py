@@ -10,6 +10,13 @@ less than it does the absolute times.
 Data: ``ratings``, ``make_ratings(480_189, 17_770, --ratings)`` (the
 Netflix Prize shape); ``dense``, 100,000 x 500 complete N(0, 1) entries.
 
+With ``--fit N``, whole fits are compared too: each tree's package is loaded
+under a name of its own (``fastem_base``, ``fastem_new``, their Python code
+and their builds), and ``GaussianMixture(K, init_params='random_from_data',
+tol=0, max_iter=N, random_state=0)`` of each fits the same ratings (each
+tree's own ObservedData over the same arrays) in turns: the initialisation,
+N fused passes and M-steps, and all the Python around them.
+
 Example (the base tree: a checkout of an earlier commit, built in place)::
 
     git worktree add /tmp/base <commit> && (cd /tmp/base && python setup.py build_ext --inplace)
@@ -21,6 +28,7 @@ import importlib.machinery
 import importlib.util
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -41,7 +49,45 @@ def parse_args(argv=None):
     parser.add_argument("--turns", type=int, default=9, help="timed passes of each build")
     parser.add_argument("--module", default="_kernels_avx2",
                         help="extension module to compare (default: %(default)s)")
+    parser.add_argument("--fit", type=int, default=0, metavar="N",
+                        help="also compare whole fits of N EM iterations on 'ratings'")
     return parser.parse_args(argv)
+
+
+def load_package(tree, alias):
+    """The package ``fastem`` of ``tree`` (with its build), imported as ``alias``."""
+    folder = tree / "fastem"
+    spec = importlib.util.spec_from_file_location(
+        alias, folder / "__init__.py", submodule_search_locations=[str(folder)])
+    package = importlib.util.module_from_spec(spec)
+    sys.modules[alias] = package
+    spec.loader.exec_module(package)
+    return package
+
+
+def compare_fits(trees, arrays, n_threads, turns, n_components, n_iter):
+    """Seconds of whole fits of each tree's package, in turns; and their log-likelihoods."""
+    packages = [load_package(tree, alias) for tree, alias in zip(trees, ("fastem_base",
+                                                                        "fastem_new"))]
+    data, indices, indptr, n_features = arrays
+    inputs = []
+    for package in packages:
+        observed = importlib.import_module(package.__name__ + ".datasets").ObservedData
+        inputs.append(observed(data, indices, indptr, n_features, copy=False))
+
+    def one(k):
+        model = packages[k].GaussianMixture(
+            n_components, init_params="random_from_data", tol=0, max_iter=n_iter,
+            random_state=0, n_threads=n_threads)
+        start = time.perf_counter()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # tol=0: never "converged"
+            model.fit(inputs[k])
+        return time.perf_counter() - start, model.log_likelihood_
+
+    warm = [one(k) for k in range(2)]
+    times = np.array([[one(k)[0] for k in range(2)] for _ in range(turns)])
+    return times, [loglik for _, loglik in warm]
 
 
 def load_build(tree, module):
@@ -114,6 +160,21 @@ def main(argv=None):
                 ratio = np.median(times[:, 1] / times[:, 0])
                 print(f"| {kind} | {nnz:,} | {K} | {n_threads} | {base:.4f} | {new:.4f} | "
                       f"{ratio:.3f} | {new / nnz / K * 1e9:.3f} |", flush=True)
+    if args.fit:
+        arrays = make_data("ratings", parse_count(args.ratings))
+        print(f"\nwhole fits, {args.fit} EM iterations after 'random_from_data'")
+        print("| observed | K | threads | base s / fit | new s / fit | "
+              "new / base (median of turns) | log-likelihoods base, new |")
+        print("|---|---|---|---|---|---|---|")
+        for K in args.components:
+            for n_threads in args.threads:
+                times, logliks = compare_fits((args.base, args.new), arrays, n_threads,
+                                              args.turns, K, args.fit)
+                base, new = np.median(times, axis=0)
+                ratio = np.median(times[:, 1] / times[:, 0])
+                print(f"| {arrays[0].shape[0]:,} | {K} | {n_threads} | {base:.3f} | "
+                      f"{new:.3f} | {ratio:.3f} | {logliks[0]:.12g}, {logliks[1]:.12g} |",
+                      flush=True)
 
 
 if __name__ == "__main__":

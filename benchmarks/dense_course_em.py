@@ -1,7 +1,7 @@
 """The course's EM on incomplete data, written densely in plain NumPy.
 
 This is the yardstick for fastem's timings: the vectorised implementation a
-careful student of the course writes (SPEC sections 1-3). Arrays are dense
+careful student of the course writes (docs/model.md, sections 1-3). Arrays are dense
 (n, d), 0 marks a missing entry, and the only Python loops run over the K
 components and the EM iterations, never over rows.
 """

@@ -1,16 +1,38 @@
-"""fastem: fast, exact EM for Gaussian mixtures on partially observed data."""
+"""fastem: fast, exact EM for Gaussian mixtures on partially observed data.
+
+The layers, each importing only those below it:
+
+1. data and kernels: ``_validation`` (every rule), ``_observed`` (the
+   observed entries, :class:`ObservedData`), ``_backend`` with ``_kernels``
+   (compiled) and ``_pure``, ``_pass`` (one pass and its buffers);
+2. the EM driver (``_em``), the interface to where the data live
+   (``_source``) and what predictions compute (``_predictions``);
+3. the initialisations (``_init``);
+4. the data sources: in memory (``_memory``), on Dask (``fastem.dask``), and
+   ``_input``, which turns any input into one;
+5. the estimators: :class:`GaussianMixture` (``mixture``) and the course's
+   modules (``fastem.course``), model files (``_persist``);
+6. model selection (``_selection``), rating files (``fastem.io``),
+   synthetic data (``fastem.datasets``);
+7. the command line (``fastem.cli``).
+"""
 
 from ._version import __version__
-from ._backend import backend_info  # noqa: E402
-from ._selection import select_n_components  # noqa: E402
-from .mixture import ConvergenceWarning, GaussianMixture, NotFittedError, load  # noqa: E402
+from ._backend import backend_info
+from ._exceptions import ConvergenceWarning, ModelFileError, NotFittedError
+from ._observed import ObservedData, as_observed
+from .mixture import GaussianMixture, load
+from ._selection import select_n_components
 
 __all__ = [
     "GaussianMixture",
     "load",
     "select_n_components",
+    "ObservedData",
+    "as_observed",
     "ConvergenceWarning",
     "NotFittedError",
+    "ModelFileError",
     "backend_info",
     "__version__",
 ]

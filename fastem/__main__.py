@@ -1,8 +1,8 @@
-"""``python -m fastem`` and the ``fastem`` console script: see :mod:`fastem._cli`."""
+"""``python -m fastem`` and the ``fastem`` console script: see :mod:`fastem.cli`."""
 
 import sys
 
-from ._cli import main
+from .cli import main
 
 __all__ = ["main"]
 

@@ -8,18 +8,15 @@ with AVX2 and FMA, chosen at run time; ``FASTEM_SIMD=baseline`` forces the
 portable one.
 """
 
-import numbers
 import os
 import warnings
 
 from . import _pure
+from ._validation import MAX_THREADS, check_n_threads
 
-__all__ = ["get_backend", "backend_info", "effective_n_threads", "MAX_THREADS"]
+__all__ = ["get_backend", "backend_info", "backend_name", "effective_n_threads"]
 
 _ENV_VAR = "FASTEM_BACKEND"
-# Upper bound of n_threads. Each thread owns K x d accumulators, and an OpenMP
-# runtime asked for more threads than the system allows aborts the process.
-MAX_THREADS = 1024
 _default = None
 
 
@@ -96,11 +93,7 @@ def effective_n_threads(n_threads, module):
     if n_threads is None:
         # OMP_NUM_THREADS may ask for more; beyond the bound it is not honoured.
         return min(max(1, int(module.max_threads())), MAX_THREADS)
-    if (isinstance(n_threads, bool) or not isinstance(n_threads, numbers.Integral)
-            or not 1 <= n_threads <= MAX_THREADS):
-        raise ValueError(f"n_threads must be None or an int in [1, {MAX_THREADS}], got "
-                         f"{n_threads!r}")
-    return int(n_threads)
+    return check_n_threads(n_threads)
 
 
 def backend_info(backend=None):

@@ -1,31 +1,20 @@
 """Initial mixture parameters: the course's rule, random rows, k-means++.
 
-Every initialisation reads the observed entries only (an
-:class:`~fastem._data.ObservedData`), so sparse input is never densified,
-and draws its randomness from one ``numpy.random.RandomState``.
-
-The algorithms read the data through a few sums and look-ups (the methods of
-:class:`LocalData`), so that the same code, with the same random draws, also
-initialises a matrix held in row blocks on a Dask cluster
-(``fastem._dask.BlockData`` implements the same methods block by block).
+Every initialisation reads the data through a data source
+(:class:`fastem._source.DataSource`): a few sums over the observed entries,
+some rows, and the k-means++ and k-means states. So sparse input is never
+densified, and a matrix in memory and one in row blocks on a Dask cluster
+are initialised by the same code with the same random draws from one
+``numpy.random.RandomState``.
 """
 
 import math
 
 import numpy as np
-import scipy.sparse as sp
 
-from ._data import ObservedData, row_blocks
-from ._em import Params, SufficientStats, fused_pass, make_workspace, sq_distances
+from ._validation import INIT_METHODS, Params
 
-__all__ = ["INIT_METHODS", "initial_params", "LocalData", "Distances",
-           "centred_column_sq", "cluster_sums", "column_sums"]
-
-INIT_METHODS = ("k-means++", "random_from_data", "course")
-
-# Observed entries per block of rows in the sums over the data: the
-# temporaries of a sum are O(block), never O(nnz).
-_BLOCK_ENTRIES = 1 << 21
+__all__ = ["initial_params", "KMEANS_MAX_ITER"]
 
 # Lloyd iterations after the k-means++ seeding: enough to move the seeds off
 # single rows; EM does the rest.
@@ -33,18 +22,17 @@ KMEANS_MAX_ITER = 10
 
 
 def initial_params(data, n_components, method, random_state, *, covariance_type,
-                   min_variance, backend=None, n_threads=None):
+                   min_variance):
     """Initial parameters of a mixture for ``data``.
 
     Parameters
     ----------
-    data : ObservedData of shape (n_samples, n_features), or a block source
-        A block source (``fastem._dask.BlockData``) has the methods of
-        :class:`LocalData`.
+    data : DataSource of shape (n_samples, n_features)
+        In memory or on Dask; its kernels run on its backend and threads.
     n_components : int
         K, between 1 and ``n_samples``.
     method : {'k-means++', 'random_from_data', 'course'}
-        'course': SPEC section 3 (K random rows as they are, missing entries
+        'course': docs/model.md, section 3 (K random rows as they are, missing entries
         as 0, variance over all n * d entries). 'random_from_data': K random
         rows, their missing entries set to the column means. 'k-means++':
         k-means++ seeding and a few k-means iterations on the observed entries.
@@ -55,16 +43,12 @@ def initial_params(data, n_components, method, random_state, *, covariance_type,
     covariance_type : {'spherical', 'diag'}
     min_variance : float
         Floor of the variances (not applied by 'course', as in the course).
-    backend, n_threads
-        Passed to the kernels ('k-means++' only).
 
     Returns
     -------
     Params
         means (K, d), variances (K,) or (K, d), weights (K,); float64.
     """
-    if isinstance(data, ObservedData):
-        data = LocalData(data, backend=backend, n_threads=n_threads)
     if method == "course":
         return _course(data, n_components, random_state, covariance_type)
     if method == "random_from_data":
@@ -74,251 +58,6 @@ def initial_params(data, n_components, method, random_state, *, covariance_type,
         return _kmeans_plus_plus(data, n_components, random_state, covariance_type,
                                  min_variance)
     raise ValueError(f"unknown init method {method!r}; use one of {INIT_METHODS}")
-
-
-# ---------------------------------------------------------------------------
-# sums over the observed entries of one block of rows
-# ---------------------------------------------------------------------------
-
-def _column_sums(data, entry_values):
-    """Per-column float64 sums of values given per observed entry.
-
-    ``entry_values(start, stop)`` returns the values of entries start..stop-1;
-    it is called on blocks of rows, so that no temporary is O(nnz).
-    """
-    sums = np.zeros(data.n_features)
-    for first, last in _row_blocks(data.indptr):
-        start, stop = data.indptr[first], data.indptr[last]
-        block = sp.csr_matrix(
-            (entry_values(start, stop), data.indices[start:stop],
-             data.indptr[first:last + 1] - start),
-            shape=(last - first, data.n_features), copy=False)
-        # A sparse product: much faster than np.bincount with weights.
-        sums += block.T @ np.ones(last - first)
-    return sums
-
-
-def column_sums(data):
-    """Per-column float64 sums of the observed values of ``data``."""
-    return _column_sums(data, lambda start, stop: data.data[start:stop].astype(np.float64))
-
-
-def column_counts(data):
-    """Number of observed entries of each column, as float64."""
-    counts = np.zeros(data.n_features)
-    # By blocks: np.bincount copies its input to intp.
-    for first, last in _row_blocks(data.indptr):
-        counts += np.bincount(data.indices[data.indptr[first]:data.indptr[last]],
-                              minlength=data.n_features)
-    return counts
-
-
-def row_dense(data, row, fill):
-    """Row ``row`` as a dense float64 vector, missing entries from ``fill``."""
-    start, stop = data.indptr[row], data.indptr[row + 1]
-    out = np.array(fill, dtype=np.float64)
-    out[data.indices[start:stop]] = data.data[start:stop]
-    return out
-
-
-def _centred_column_sq(data, mean_vector):
-    """sum over observed x_ui of (x_ui - mean_vector[i])^2, per column i."""
-    def squares(start, stop):
-        diff = data.data[start:stop] - mean_vector[data.indices[start:stop]]
-        return np.square(diff, out=diff)
-    return _column_sums(data, squares)
-
-
-def centred_column_sq(data, centres):
-    """:func:`_centred_column_sq` for each row of ``centres``: shape (len(centres), d)."""
-    return np.stack([_centred_column_sq(data, centre) for centre in centres])
-
-
-class Distances:
-    """Squared distances over the observed entries: |x_u - c|^2 on C_u."""
-
-    def __init__(self, data, backend=None, n_threads=None):
-        self.data = data
-        self.backend = backend
-        self.n_threads = n_threads
-
-    def to(self, centres):
-        """Distances of every row to each centre: (n_samples, n_centres)."""
-        return sq_distances(self.data, centres, backend=self.backend,
-                            n_threads=self.n_threads)
-
-
-def _row_blocks(indptr):
-    """(first, last) row ranges of about ``_BLOCK_ENTRIES`` observed entries each."""
-    return row_blocks(indptr, _BLOCK_ENTRIES)
-
-
-def cluster_sums(data, labels, means, diag):
-    """Squared deviations of the observed entries from their cluster's mean.
-
-    Returns
-    -------
-    cluster_sq, counts : ndarray of shape (K,), or (K, d) if ``diag``
-        Sums of the squared deviations and numbers of entries, per cluster
-        (and column).
-    """
-    n_components, n_features = means.shape
-    cluster_sq = np.zeros((n_components, n_features) if diag else n_components)
-    counts = np.zeros_like(cluster_sq)
-    # Blocks of rows, so that the per-entry temporaries stay small.
-    for first, last in _row_blocks(data.indptr):
-        start, stop = data.indptr[first], data.indptr[last]
-        rows = labels[first:last]
-        entry_labels = np.repeat(rows, np.diff(data.indptr[first:last + 1]))
-        columns = data.indices[start:stop]
-        sq = np.square(data.data[start:stop] - means[entry_labels, columns])
-        if diag:
-            cells = entry_labels * n_features + columns
-            size = n_components * n_features
-            cluster_sq += np.bincount(cells, weights=sq, minlength=size).reshape(
-                n_components, n_features)
-            counts += np.bincount(cells, minlength=size).reshape(n_components, n_features)
-        else:
-            cluster_sq += np.bincount(entry_labels, weights=sq, minlength=n_components)
-            counts += np.bincount(entry_labels, minlength=n_components)
-    return cluster_sq, counts
-
-
-def lloyd_params(means):
-    """Unit variances and equal weights: a hard pass then assigns by distance."""
-    n_components = means.shape[0]
-    return Params(means, np.ones(n_components), _uniform_weights(n_components))
-
-
-# ---------------------------------------------------------------------------
-# the data, in this process
-# ---------------------------------------------------------------------------
-
-class LocalData:
-    """What the initialisations read from the data, for data in this process.
-
-    ``fastem._dask.BlockData`` has the same attributes and methods for a
-    matrix held in row blocks on a cluster, computed block by block.
-
-    Parameters
-    ----------
-    data : ObservedData of shape (n_samples, n_features)
-    backend, n_threads
-        Passed to the kernels (the k-means passes).
-    """
-
-    def __init__(self, data, *, backend=None, n_threads=None):
-        self.data = data
-        self.backend = backend
-        self.n_threads = n_threads
-        self.n_samples, self.n_features = data.shape
-        self.nnz = data.nnz
-
-    def column_counts(self):
-        """Observed entries per column, float64 (n_features,)."""
-        return column_counts(self.data)
-
-    def column_sums(self):
-        """Sums of the observed values per column, float64 (n_features,)."""
-        return column_sums(self.data)
-
-    def rows(self, rows, fill):
-        """The given rows, dense, their missing entries from ``fill``: (len(rows), d)."""
-        return np.stack([row_dense(self.data, row, fill) for row in rows])
-
-    def centred_column_sq(self, centres):
-        """Per centre and column, the sum of (x_ui - centre_i)^2 over observed x_ui."""
-        return centred_column_sq(self.data, centres)
-
-    def overall_variance(self):
-        """Variance of all observed values; 1 where it is not positive."""
-        # Positive fallback for degenerate data (a single value, no observed entry).
-        if self.nnz == 0:
-            return 1.0
-        value = float(np.var(self.data.data, dtype=np.float64))
-        return value if value > 0 else 1.0
-
-    def seeding(self):
-        """The state of a k-means++ seeding: :class:`_LocalSeeding`."""
-        return _LocalSeeding(self.data, self.backend, self.n_threads)
-
-    def clustering(self, n_components):
-        """The state of k-means iterations: :class:`_LocalClustering`."""
-        return _LocalClustering(self.data, n_components, self.backend, self.n_threads)
-
-
-class _LocalSeeding:
-    """Distances of the rows to their closest centre, and trials of new centres."""
-
-    def __init__(self, data, backend, n_threads):
-        self.distances = Distances(data, backend, n_threads)
-        self.closest = self.cumulative = self.trial_distances = None
-
-    def start(self, centre):
-        """The first centre: every row's distance to it."""
-        self.closest = self.distances.to(centre)[:, 0]
-
-    def total(self):
-        """Sum of the closest distances, accumulated in row order."""
-        self.cumulative = np.cumsum(self.closest)
-        return self.cumulative[-1]
-
-    def locate(self, draws):
-        """Rows at which the running sum of distances first reaches each draw."""
-        rows = np.searchsorted(self.cumulative, draws)
-        return np.minimum(rows, self.closest.shape[0] - 1)
-
-    def trial(self, candidates):
-        """Sum of the closest distances if each candidate were added: (n_candidates,)."""
-        self.trial_distances = np.minimum(self.closest[:, None],
-                                          self.distances.to(candidates))
-        return self.trial_distances.sum(axis=0)
-
-    def keep(self, best):
-        """Add candidate ``best`` of the last trial to the centres."""
-        self.closest = self.trial_distances[:, best]
-
-
-class _LocalClustering:
-    """k-means iterations: hard-assignment passes of the EM kernels."""
-
-    def __init__(self, data, n_components, backend, n_threads):
-        self.data = data
-        self.backend = backend
-        self.n_threads = n_threads
-        self.post = np.empty((data.n_samples, n_components))
-        self.row_loglik = np.empty(data.n_samples)
-        self.stats = SufficientStats(n_components, data.n_features)
-        self.workspace = make_workspace(n_components, data.n_features, backend=backend,
-                                        n_threads=n_threads)
-        self.labels = None
-
-    def assign(self, means):
-        """Assign each row to its nearest mean (over its observed entries).
-
-        Returns
-        -------
-        stats : SufficientStats
-            Of the hard pass: counts and sums per cluster and column.
-        unchanged : bool
-            Whether every row kept the cluster of the previous call.
-        """
-        fused_pass(self.data, lloyd_params(means), self.post, self.row_loglik, self.stats,
-                   hard=True, backend=self.backend, n_threads=self.n_threads,
-                   workspace=self.workspace)
-        labels = self.post.argmax(axis=1)
-        unchanged = self.labels is not None and np.array_equal(labels, self.labels)
-        self.labels = labels
-        return self.stats, unchanged
-
-    def sizes(self, n_components):
-        """Rows with an observed entry in each cluster, float64 (K,)."""
-        seen = self.labels[np.diff(self.data.indptr) > 0]
-        return np.bincount(seen, minlength=n_components).astype(np.float64)
-
-    def spread(self, means, diag):
-        """:func:`cluster_sums` under the last assignment."""
-        return cluster_sums(self.data, self.labels, means, diag)
 
 
 # ---------------------------------------------------------------------------
@@ -353,7 +92,8 @@ def _uniform_weights(n_components):
 # ---------------------------------------------------------------------------
 
 def _course(data, n_components, random_state, covariance_type):
-    """SPEC section 3's init, on the observed entries (missing read as 0)."""
+    """The course's init (docs/model.md, section 3) on the observed entries,
+    missing ones read as 0."""
     n, d = data.n_samples, data.n_features
     chosen = random_state.choice(n, n_components, replace=False)
     means = data.rows(chosen, np.zeros(d))
@@ -414,7 +154,7 @@ def _kmeans_plus_plus(data, n_components, random_state, covariance_type, min_var
     # Rows with no observed entry are at distance 0 from every centre: they
     # say nothing about the weights. An empty cluster keeps a small weight,
     # so that EM can still use it.
-    weights = np.maximum(clusters.sizes(n_components), 1.0)
+    weights = np.maximum(clusters.sizes(), 1.0)
     weights /= weights.sum()
     variances = _cluster_variances(data, clusters, means, covariance_type, min_variance)
     return Params(means, variances, weights)

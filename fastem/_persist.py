@@ -32,6 +32,9 @@ import zlib
 
 import numpy as np
 
+from ._exceptions import ModelFileError
+from ._validation import COVARIANCE_TYPES, Params, check_params
+
 __all__ = ["FORMAT", "FORMAT_VERSION", "ModelFileError", "write_model", "read_model"]
 
 FORMAT = "fastem.GaussianMixture"
@@ -40,10 +43,6 @@ _REQUIRED = ("format", "format_version", "fastem_version", "settings",
              "covariance_type", "weights", "means", "variances", "fit_info")
 _LABELS = ("row_labels", "column_labels")
 INITIAL = ("weights_init", "means_init", "variances_init")
-
-
-class ModelFileError(ValueError):
-    """A file that is not a valid fastem model file (or one too new to read)."""
 
 
 def labels_array(labels, name, length=None):
@@ -170,7 +169,7 @@ def _validated(members):
     if not isinstance(settings, dict):
         raise ModelFileError("model file settings must be a JSON object")
     covariance_type = _scalar_str(members, "covariance_type")
-    if covariance_type not in ("spherical", "diag"):
+    if covariance_type not in COVARIANCE_TYPES:
         raise ModelFileError(f"unknown covariance_type {covariance_type!r} in model file")
     arrays = {}
     for name in ("weights", "means", "variances", "fit_info"):
@@ -178,23 +177,13 @@ def _validated(members):
         if array.dtype.kind != "f":
             raise ModelFileError(f"model file member {name!r} must hold floats")
         arrays[name] = array.astype(np.float64)
-    weights, means, variances = arrays["weights"], arrays["means"], arrays["variances"]
-    if means.ndim != 2 or means.shape[0] < 1 or means.shape[1] < 1:
-        raise ModelFileError(f"means must have shape (K, d), got {means.shape}")
-    n_components, n_features = means.shape
-    expected = (n_components,) if covariance_type == "spherical" else means.shape
-    if weights.shape != (n_components,) or variances.shape != expected:
-        raise ModelFileError(
-            f"inconsistent shapes in model file: means {means.shape}, weights "
-            f"{weights.shape}, variances {variances.shape} (expected {expected} "
-            f"for covariance_type={covariance_type!r})")
-    if not (np.isfinite(means).all() and np.isfinite(weights).all()
-            and np.isfinite(variances).all()):
-        raise ModelFileError("model file parameters must be finite")
-    if (variances <= 0).any() or (weights < 0).any() or not weights.sum() > 0:
-        raise ModelFileError(
-            "model file parameters are invalid: variances must be positive and "
-            "weights non-negative with a positive sum")
+    try:
+        means, variances, weights = check_params(
+            Params(arrays["means"], arrays["variances"], arrays["weights"]),
+            covariance_type=covariance_type)
+    except ValueError as exc:
+        raise ModelFileError(f"invalid parameters in model file: {exc}") from None
+    n_features = means.shape[1]
     fit_info = arrays["fit_info"]
     if fit_info.shape != (4,):
         raise ModelFileError(f"fit_info must have shape (4,), got {fit_info.shape}")

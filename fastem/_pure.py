@@ -1,7 +1,8 @@
 """Pure NumPy/SciPy kernels: the twin of the compiled ``_kernels`` module.
 
-Both modules export the same functions with the same arguments; ``_em``
-validates the arguments and chooses one. Arrays marked OUT are overwritten.
+Both modules export the same functions with the same arguments;
+``fastem._pass`` validates the arguments and ``fastem._backend`` chooses the
+module. Arrays marked OUT are overwritten.
 Work is done with sparse products over the observed entries only: time and
 memory are O(nnz * K + n_samples * K + K * n_features).
 """
@@ -9,7 +10,7 @@ memory are O(nnz * K + n_samples * K + K * n_features).
 import numpy as np
 import scipy.sparse as sp
 
-from ._data import row_blocks
+from ._observed import row_blocks
 
 __all__ = [
     "fused_pass", "estep_pass", "sq_distances", "exact_sum_pieces", "accumulate_stats",
@@ -98,7 +99,7 @@ def sq_distances(data, indices, indptr, centres, out, n_threads):
 
 
 def exact_sum_pieces(values, pieces):
-    """Add finite values into the exact pieces of their sum (see ``fastem._em.exact_sum``).
+    """Add finite values into the exact pieces of their sum (see ``fastem._pass.exact_sum``).
 
     Parameters
     ----------
@@ -212,11 +213,12 @@ def fused_pass(data, indices, indptr, means, variances, log_weights, hard, post,
 
 
 def accumulate_stats(data, indices, indptr, means, post, resp_sum, resp_x_sum,
-                     resp_obs_sum, resp_sq_sum):
+                     resp_obs_sum, resp_sq_sum, n_threads):
     """The spherical statistics of :func:`fused_pass` for a given ``post``.
 
     This serves an M-step from arbitrary posteriors (the course's ``mstep``);
-    ``resp_sq_sum`` (R_j) is taken with respect to ``means``.
+    ``resp_sq_sum`` (R_j) is taken with respect to ``means``. ``n_threads``
+    is ignored by this backend.
     """
     centred = _Centred(data, indices, indptr, means)
     dist = centred.distances(np.ones(means.shape[0]))

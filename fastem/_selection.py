@@ -1,14 +1,15 @@
 """Choosing the number of components: BIC or held-out log-likelihood."""
 
 import math
-import numbers
 import time
 from typing import NamedTuple
 
 import numpy as np
 
-from ._data import ObservedData
-from .mixture import GaussianMixture, _check_fit_data, _is_dask, _observed, _Settings
+from ._input import as_source, is_deferred
+from ._observed import ObservedData
+from ._validation import Settings, check_bool, check_fit_data, check_fraction, is_int
+from .mixture import GaussianMixture
 
 __all__ = ["Selection", "select_n_components", "split_entries", "heldout_log_likelihood"]
 
@@ -132,7 +133,7 @@ def select_n_components(X, candidates, *, criterion="bic", heldout_fraction=0.1,
     """
     if criterion not in CRITERIA:
         raise ValueError(f"criterion={criterion!r} is invalid: use one of {CRITERIA}")
-    if _is_dask(X):
+    if is_deferred(X):
         raise ValueError("select_n_components takes data in memory, not a Dask "
                          "collection; on Dask, fit one GaussianMixture per candidate "
                          "and compare their model.bic(X)")
@@ -141,22 +142,18 @@ def select_n_components(X, candidates, *, criterion="bic", heldout_fraction=0.1,
     except TypeError:
         raise TypeError(f"candidates={candidates!r} is invalid: give a list of ints "
                         ">= 1 (the numbers of components to try)") from None
-    if not candidates or not all(
-            isinstance(k, (int, np.integer)) and not isinstance(k, bool) and k >= 1
-            for k in candidates):
+    if not candidates or not all(is_int(k) and k >= 1 for k in candidates):
         raise ValueError(f"candidates={candidates!r} is invalid: give a non-empty "
                          "list of ints >= 1")
     if "n_components" in params:
         raise ValueError("pass the numbers of components as candidates, not n_components")
-    if not (isinstance(heldout_fraction, numbers.Real)
-            and not isinstance(heldout_fraction, bool) and 0 < heldout_fraction < 1):
-        raise ValueError(f"heldout_fraction={heldout_fraction!r} is invalid: use a "
-                         "share in (0, 1)")
-    if not isinstance(refit, (bool, np.bool_)):
-        raise ValueError(f"refit={refit!r} is invalid: use True or False")
-    _Settings(GaussianMixture(int(candidates[0]), **params))  # every setting, up front
-    full = _observed(X, params.get("missing_values", np.nan))
-    _check_fit_data(full)
+    check_fraction(heldout_fraction, "heldout_fraction")
+    check_bool(refit, "refit")
+    # Every setting, up front.
+    Settings(GaussianMixture(int(candidates[0]), **params).get_params())
+    source = as_source(X, missing_values=params.get("missing_values", np.nan))
+    check_fit_data(*source.shape, source.nnz, source.max_abs)
+    full = source.data
     if max(candidates) > full.n_samples:
         raise ValueError(f"candidates must be <= n_samples={full.n_samples}; got "
                          f"{max(candidates)}")

@@ -1,13 +1,14 @@
 """Synthetic rating matrices shaped like collaborative-filtering data.
 
-The generator builds the CSR arrays of :class:`~fastem._data.ObservedData`
+The generator builds the CSR arrays of :class:`~fastem.ObservedData`
 directly: a Netflix-Prize-sized matrix (480,189 x 17,770, 100 million
 ratings) never exists in dense form.
 """
 
 import numpy as np
 
-from ._data import ObservedData
+from ._observed import ObservedData
+from ._validation import index_dtype as index_dtype_for
 
 __all__ = [
     "NETFLIX_N_USERS",
@@ -127,7 +128,7 @@ def make_ratings(n_users, n_items, n_ratings, *, n_groups=12, random_state=0,
     counts = _user_counts(rng, n_users, n_items, n_ratings)
     keys = _distinct_keys(rng, counts, n_items, popularity)
 
-    index_dtype = np.int32 if max(n_ratings, n_items) < 2**31 else np.int64
+    index_dtype = index_dtype_for(n_ratings, n_items)
     row_starts = np.arange(n_users + 1, dtype=np.int64) * n_items
     indptr = np.searchsorted(keys, row_starts).astype(index_dtype)
 

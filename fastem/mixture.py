@@ -1,333 +1,31 @@
 """The estimator: :class:`GaussianMixture`, in scikit-learn's conventions.
 
-It validates its settings and input, picks the initial parameters, and hands
-each restart to the EM driver (:func:`fastem._em.run_em`) in one call; the
-driver owns the iterations. Nothing here imports scikit-learn, except
-``__sklearn_tags__``, which scikit-learn itself calls.
+It checks its settings (``fastem._validation``), turns ``X`` into a data
+source (``fastem._input.as_source``: in memory or on Dask, the same methods),
+picks the initial parameters (``fastem._init``) and hands each restart to the
+EM driver (``fastem._em.run_em``) in one call; the driver owns the
+iterations. Every prediction is one call of the source. Nothing here imports
+scikit-learn, except ``__sklearn_tags__``, which scikit-learn itself calls.
 """
 
 import inspect
 import math
-import numbers
 import sys
 import time
 import warnings
 
 import numpy as np
-import scipy.sparse as sp
 
 from . import _persist
-from ._backend import MAX_THREADS
-from ._data import ObservedData, as_observed
-from ._em import Params, estep, run_em, total_loglik
-from ._init import INIT_METHODS, initial_params
+from ._em import run_em
+from ._exceptions import ConvergenceWarning, ModelFileError, not_fitted_error
+from ._init import initial_params
+from ._input import as_source
+from ._predictions import COMPLETED, LABELS, POSTERIORS, ROW_LOGLIK
+from ._validation import Params, Settings, check_fit_data, check_initial, is_int, is_real
+from ._version import __version__
 
-__all__ = ["GaussianMixture", "load", "ConvergenceWarning", "NotFittedError"]
-
-COVARIANCE_TYPES = ("spherical", "diag")
-# Rows of a dense result computed at a time: bounds the temporaries of fill.
-_BLOCK_ENTRIES = 1 << 20
-
-
-class ConvergenceWarning(UserWarning):
-    """EM stopped at ``max_iter`` before meeting the ``tol`` criterion."""
-
-
-class NotFittedError(ValueError, AttributeError):
-    """A method that needs fitted parameters was called before ``fit``.
-
-    Raised as a subclass of scikit-learn's ``NotFittedError`` too when
-    scikit-learn has been imported, so that either ``except`` clause works.
-    """
-
-
-def _not_fitted_error(method):
-    message = (f"this GaussianMixture is not fitted yet; call fit(X) before "
-               f"{method}(), or load a fitted model with fastem.load(path)")
-    # Someone can only catch scikit-learn's class after importing it, so there
-    # is no need to import scikit-learn here.
-    sklearn_exceptions = sys.modules.get("sklearn.exceptions")
-    if sklearn_exceptions is None:
-        return NotFittedError(message)
-    both = type("NotFittedError", (NotFittedError, sklearn_exceptions.NotFittedError),
-                {"__module__": __name__})
-    return both(message)
-
-
-# ---------------------------------------------------------------------------
-# input
-# ---------------------------------------------------------------------------
-
-def _is_dask(X):
-    """Whether ``X`` is a Dask collection or ``fastem.dask.Triples``, without importing Dask."""
-    if hasattr(X, "__dask_graph__"):
-        return True
-    # Triples exist only once fastem's Dask module is imported.
-    dask_module = sys.modules.get(__name__.rpartition(".")[0] + "._dask")
-    return dask_module is not None and isinstance(X, dask_module.Triples)
-
-
-def _dask_module():
-    from . import _dask  # imports Dask: only for Dask input
-
-    return _dask
-
-
-def _observed(X, missing_values):
-    """``X`` as ObservedData, with scikit-learn's messages for bad shapes."""
-    if isinstance(X, ObservedData):
-        return X
-    if sp.issparse(X):
-        if X.dtype.kind == "c":
-            raise ValueError("Complex data not supported; X must hold real numbers")
-        _check_shape(X.shape)
-        return as_observed(X)
-    try:
-        X = np.asarray(X)
-    except ValueError as exc:  # ragged nested lists
-        raise ValueError(f"X must be a 2-D array of numbers with rows of equal length "
-                         f"({exc})") from None
-    if X.dtype.kind == "c":
-        raise ValueError("Complex data not supported; X must hold real numbers")
-    if X.dtype == object:
-        try:
-            X = X.astype(np.float64)  # None becomes NaN: missing by default
-        except (TypeError, ValueError) as exc:
-            raise TypeError(f"X must hold numbers; an entry of the object array is not "
-                            f"one ({exc}); convert X with X.astype(float)") from None
-    if X.ndim != 2:
-        raise ValueError(
-            f"Expected a 2-D array (n_samples, n_features), got {X.ndim}-D of shape "
-            f"{X.shape}. Reshape your data either using X.reshape(-1, 1) if it has a "
-            "single feature or X.reshape(1, -1) if it is a single sample.")
-    _check_shape(X.shape)
-    return as_observed(X, missing_values=missing_values)
-
-
-def _check_shape(shape):
-    if len(shape) == 2 and shape[0] < 1:
-        raise ValueError(f"Found array with 0 sample(s) (shape={shape}) while a "
-                         "minimum of 1 is required.")
-    if len(shape) == 2 and shape[1] < 1:
-        raise ValueError(f"Found array with 0 feature(s) (shape={shape}) while a "
-                         "minimum of 1 is required.")
-
-
-def _row_of_entry(data):
-    return np.repeat(np.arange(data.n_samples, dtype=np.intp), np.diff(data.indptr))
-
-
-def _row_subset(data, rows):
-    """The given (sorted, distinct) rows of ``data``, as new ObservedData."""
-    starts = data.indptr[rows].astype(np.int64)
-    counts = data.indptr[rows + 1].astype(np.int64) - starts
-    indptr = np.zeros(rows.shape[0] + 1, dtype=data.indptr.dtype)
-    np.cumsum(counts, out=indptr[1:])
-    take = np.repeat(starts - indptr[:-1], counts) + np.arange(indptr[-1])
-    return ObservedData(data.data[take], data.indices[take], indptr, data.n_features,
-                        copy=False)
-
-
-def _entry_indices(rows, cols, shape):
-    rows, cols = np.asarray(rows), np.asarray(cols)
-    if rows.shape != cols.shape:
-        raise ValueError(f"rows and cols must have the same shape, got {rows.shape} "
-                         f"and {cols.shape}")
-    for name, index, size in (("rows", rows, shape[0]), ("cols", cols, shape[1])):
-        if index.size and index.dtype.kind not in "iu":
-            raise ValueError(f"{name} must hold integers, got dtype {index.dtype}")
-        if index.size and (index.min() < 0 or index.max() >= size):
-            raise ValueError(f"{name} must lie in [0, {size}); got values in "
-                             f"[{index.min()}, {index.max()}]")
-    return rows.astype(np.intp).ravel(), cols.astype(np.intp).ravel()
-
-
-def _observed_values(data, rows, cols):
-    """Values of ``data`` at (rows, cols), and a mask of those observed."""
-    keys = _row_of_entry(data).astype(np.int64) * data.n_features + data.indices
-    order = np.argsort(keys, kind="stable")
-    keys = keys[order]
-    query = rows.astype(np.int64) * data.n_features + cols
-    where = np.minimum(np.searchsorted(keys, query), max(keys.shape[0] - 1, 0))
-    found = keys[where] == query if keys.shape[0] else np.zeros(query.shape, bool)
-    values = data.data[order[where]] if keys.shape[0] else np.zeros(query.shape)
-    return values, found
-
-
-def completed(data, post, means):
-    """The completed matrix: observed entries kept, missing ones ``post @ means``.
-
-    Parameters
-    ----------
-    data : ObservedData of shape (n_samples, n_features)
-    post : ndarray of shape (n_samples, n_components)
-        Posteriors of the rows of ``data``.
-    means : ndarray of shape (n_components, n_features)
-
-    Returns
-    -------
-    ndarray of shape (n_samples, n_features), of the dtype of the observed values
-    """
-    filled = np.empty(data.shape, dtype=data.data.dtype)
-    step = max(1, _BLOCK_ENTRIES // data.n_features)
-    for start in range(0, data.n_samples, step):
-        filled[start:start + step] = post[start:start + step] @ means
-    filled[_row_of_entry(data), data.indices] = data.data
-    return filled
-
-
-def completed_entries(data, rows, cols, params, *, backend=None, n_threads=None):
-    """Entries (rows[p], cols[p]) of the completed matrix of ``data``.
-
-    Parameters
-    ----------
-    data : ObservedData of shape (n_samples, n_features)
-    rows, cols : ndarray of shape (n_entries,), intp
-        Checked to lie within the shape of ``data``.
-    params : Params
-    backend, n_threads
-        Passed to the E-step, which runs on the listed rows only.
-
-    Returns
-    -------
-    ndarray of shape (n_entries,), of the dtype of the observed values
-    """
-    values = np.empty(rows.shape[0])
-    if rows.shape[0]:
-        wanted, position = np.unique(rows, return_inverse=True)
-        if wanted.shape[0] < data.n_samples:
-            data = _row_subset(data, wanted)
-            rows = position.ravel()
-        post, _ = estep(data, params, backend=backend, n_threads=n_threads)
-        means_t = np.ascontiguousarray(params.means.T)
-        step = max(1, _BLOCK_ENTRIES // params.means.shape[0])
-        for start in range(0, rows.shape[0], step):
-            block = slice(start, start + step)
-            values[block] = np.einsum("pk,pk->p", post[rows[block]], means_t[cols[block]])
-        observed, found = _observed_values(data, rows, cols)
-        values[found] = observed[found]
-    return values.astype(data.data.dtype, copy=False)
-
-
-# ---------------------------------------------------------------------------
-# settings
-# ---------------------------------------------------------------------------
-
-def _is_int(value):
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
-
-
-def _is_real(value):
-    return isinstance(value, numbers.Real) and not isinstance(value, bool)
-
-
-def _check_setting(ok, name, value, requirement):
-    if not ok:
-        raise ValueError(f"{name}={value!r} is invalid: {requirement}")
-
-
-class _Settings:
-    """The estimator's parameters, checked once at the start of ``fit``."""
-
-    def __init__(self, est):
-        _check_setting(_is_int(est.n_components) and est.n_components >= 1,
-                       "n_components", est.n_components, "use an int >= 1")
-        _check_setting(est.covariance_type in COVARIANCE_TYPES, "covariance_type",
-                       est.covariance_type, f"use one of {COVARIANCE_TYPES}")
-        _check_setting(_is_real(est.tol) and 0 <= est.tol < math.inf, "tol", est.tol,
-                       "use a relative tolerance >= 0 (0 runs max_iter iterations)")
-        _check_setting(_is_int(est.max_iter) and est.max_iter >= 1, "max_iter",
-                       est.max_iter, "use an int >= 1")
-        _check_setting(_is_int(est.n_init) and est.n_init >= 1, "n_init", est.n_init,
-                       "use an int >= 1 (the number of restarts)")
-        _check_setting(isinstance(est.init_params, str)
-                       and est.init_params in INIT_METHODS, "init_params",
-                       est.init_params, f"use one of {INIT_METHODS}")
-        _check_setting(_is_real(est.min_variance) and 0 <= est.min_variance < math.inf,
-                       "min_variance", est.min_variance,
-                       "use a variance floor >= 0 (the course uses 0.25)")
-        _check_setting(est.missing_values is None or _is_real(est.missing_values),
-                       "missing_values", est.missing_values,
-                       "use a number, np.nan, or None (nothing missing)")
-        _check_setting(est.random_state is None
-                       or isinstance(est.random_state, np.random.RandomState)
-                       or (_is_int(est.random_state)
-                           and 0 <= est.random_state <= 2**32 - est.n_init),
-                       "random_state", est.random_state,
-                       "use None, a numpy RandomState, or an int in [0, 2**32 - n_init]")
-        _check_setting(isinstance(est.warm_start, (bool, np.bool_)), "warm_start",
-                       est.warm_start, "use True or False")
-        _check_setting(est.n_threads is None
-                       or (_is_int(est.n_threads) and 1 <= est.n_threads <= MAX_THREADS),
-                       "n_threads", est.n_threads,
-                       f"use None (all cores) or an int in [1, {MAX_THREADS}]")
-        _check_setting(est.backend in (None, "cython", "python"), "backend",
-                       est.backend, "use None, 'cython' or 'python'")
-        _check_setting(_is_int(est.verbose) and est.verbose >= 0, "verbose",
-                       est.verbose, "use 0, 1 or 2")
-        self.n_components = int(est.n_components)
-        self.covariance_type = est.covariance_type
-        self.tol = float(est.tol)
-        self.max_iter = int(est.max_iter)
-        self.n_init = int(est.n_init)
-        self.init_params = est.init_params
-        self.min_variance = float(est.min_variance)
-        self.random_state = est.random_state
-        self.warm_start = bool(est.warm_start)
-        self.n_threads = None if est.n_threads is None else int(est.n_threads)
-        self.backend = est.backend
-        self.verbose = int(est.verbose)
-
-    def restart_random_state(self, restart):
-        """Random source of restart ``restart`` (0-based)."""
-        if self.random_state is None:
-            return np.random.mtrand._rand  # NumPy's global RandomState
-        if isinstance(self.random_state, np.random.RandomState):
-            return self.random_state
-        return np.random.RandomState(int(self.random_state) + restart)
-
-
-def _user_initial(value, shape, name):
-    try:
-        array = np.array(value, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise TypeError(f"{name} must be an array of numbers ({exc})") from None
-    if array.shape != shape:
-        raise ValueError(f"{name} must have shape {shape}, got {array.shape}")
-    if not np.isfinite(array).all():
-        raise ValueError(f"{name} must be finite")
-    if name == "variances_init" and (array <= 0).any():
-        raise ValueError("variances_init must be positive")
-    if name == "weights_init" and (array < 0).any():
-        raise ValueError("weights_init must be non-negative")
-    if name == "weights_init" and abs(array.sum() - 1.0) > 1e-6:
-        raise ValueError(f"weights_init must sum to 1, got {array.sum():.6g}; divide "
-                         "them by their sum")
-    return array
-
-
-def _check_fit_data(data, largest=None):
-    """Refuse data that EM cannot fit: nothing observed, or values too large.
-
-    ``largest``: the largest absolute observed value, when known (row blocks
-    on a cluster); otherwise read from ``data``.
-    """
-    if data.nnz == 0:
-        raise ValueError(
-            f"X ({data.n_samples} x {data.n_features}) has no observed entry: every "
-            "entry is missing, so there is nothing to fit; check missing_values (dense "
-            "input) or pass the observed entries (sparse input)")
-    if largest is None:
-        # Two reductions rather than np.abs: no temporary of nnz values.
-        largest = float(max(data.data.max(), -data.data.min()))
-    # Squared deviations are summed over up to n * d entries (the course's
-    # initialisation reads missing entries as 0): they must stay finite.
-    terms = float(max(data.nnz, data.n_samples * data.n_features))
-    if largest > 0 and (2.0 * math.log(2.0 * largest) + math.log(terms)
-                        >= math.log(sys.float_info.max)):
-        raise ValueError(
-            f"X holds values up to {largest:.3g} in absolute value: sums of their "
-            "squares overflow float64; rescale X (divide it by a power of 10)")
+__all__ = ["GaussianMixture", "load"]
 
 
 # ---------------------------------------------------------------------------
@@ -375,7 +73,7 @@ class GaussianMixture:
     - a scipy.sparse matrix or array of any format: **the stored entries are
       the observed ones, explicit zeros included, and entries that are not
       stored are missing** (not zero, unlike most libraries);
-    - a :class:`fastem._data.ObservedData` (used as it is, no copy);
+    - a :class:`fastem.ObservedData` (used as it is, no copy);
     - a ``dask.array.Array`` chunked along rows (NumPy or scipy.sparse
       chunks, read as above) or a ``dask.dataframe.DataFrame`` of (row, col,
       value) triples (see ``fastem.dask.from_triples``): fitted where its
@@ -417,7 +115,7 @@ class GaussianMixture:
         - 'random_from_data': K distinct random rows, their missing entries
           set to the column means; variances = mean squared deviation of
           all observed entries from each mean; equal weights.
-        - 'course': the MIT 6.86x rule (SPEC section 3), for reproducing the
+        - 'course': the MIT 6.86x rule (docs/model.md, section 3), for reproducing the
           course's results: K random rows taken as they are with missing
           entries as 0, variance = mean over all n * d entries of (X - mu)^2
           with missing entries as 0 ('diag': per column, over all n rows),
@@ -600,7 +298,7 @@ class GaussianMixture:
 
     # -- fitting --------------------------------------------------------------
 
-    def fit(self, X, y=None):
+    def fit(self, X, y=None, *, progress=None):
         """Fit the mixture by EM, keeping the best of ``n_init`` restarts.
 
         Parameters
@@ -611,6 +309,12 @@ class GaussianMixture:
             entries are observed (explicit zeros included), the others missing.
             Dask: row blocks persisted on the workers for the fit.
         y : ignored
+        progress : callable, optional
+            Follows the fit: ``progress(restart, n_restarts)`` is called as
+            each restart starts (``restart`` 0-based, None for a warm start)
+            and may return a callable, then called as
+            ``callback(iteration, log_likelihood)`` after each EM iteration
+            of that restart. Not a setting: it is neither saved nor cloned.
 
         Returns
         -------
@@ -627,10 +331,10 @@ class GaussianMixture:
         TypeError
             For X that does not hold numbers.
         """
-        self._fit(X)
+        self._fit(X, progress)
         return self
 
-    def fit_predict(self, X, y=None):
+    def fit_predict(self, X, y=None, *, progress=None):
         """Fit, then return the most probable component of each row.
 
         Parameters
@@ -638,29 +342,25 @@ class GaussianMixture:
         X : {array-like, sparse matrix, ObservedData, Dask collection}
             Of shape (n_samples, n_features).
         y : ignored
+        progress : callable, optional
+            As in :meth:`fit`.
 
         Returns
         -------
         labels : ndarray of shape (n_samples,), int64
+            A lazy Dask array for Dask input.
         """
-        data = self._fit(X)
-        if not isinstance(data, ObservedData):
-            return self.predict(X)
-        post, _ = self._estep(data)
-        return post.argmax(axis=1)
+        source = self._fit(X, progress)
+        return source.map_rows(self._params(), LABELS)
 
-    def _fit(self, X):
-        settings = _Settings(self)
-        if _is_dask(X):
-            # Row blocks built and persisted on the workers, for the whole fit.
-            data = _dask_module().fit_data(X, self.missing_values,
-                                           backend=settings.backend,
-                                           n_threads=settings.n_threads)
-            _check_fit_data(data, data.max_abs)
-        else:
-            data = _observed(X, self.missing_values)
-            _check_fit_data(data)
-        n, d = data.shape
+    def _fit(self, X, progress):
+        settings = Settings(self.get_params())
+        # Dask: row blocks built and persisted on the workers, for the whole fit.
+        source = as_source(X, missing_values=settings.missing_values,
+                           backend=settings.backend, n_threads=settings.n_threads,
+                           for_fit=True)
+        n, d = source.shape
+        check_fit_data(n, d, source.nnz, source.max_abs)
         if settings.n_components > n:
             raise ValueError(
                 f"n_components={settings.n_components} must be <= n_samples={n}, the "
@@ -673,7 +373,7 @@ class GaussianMixture:
             starts = range(settings.n_init)
         best = None
         for restart in starts:
-            result = self._run_restart(data, settings, restart, len(starts), continuing)
+            result = self._run_restart(source, settings, restart, len(starts), progress)
             if best is None or result.log_likelihood > best.log_likelihood:
                 best, best_restart = result, restart
         if settings.verbose >= 2 and len(starts) > 1:
@@ -692,7 +392,7 @@ class GaussianMixture:
                 f"EM did not converge in max_iter={settings.max_iter} iterations "
                 f"(tol={settings.tol:g}); increase max_iter or tol, or try another "
                 "initialisation", ConvergenceWarning, stacklevel=3)
-        return data
+        return source
 
     def _check_warm_start(self, settings, n_features):
         fitted = self.means_.shape
@@ -705,48 +405,37 @@ class GaussianMixture:
                 f"{'diag' if diag else 'spherical'!r}), which does not match these "
                 "settings and data; set warm_start=False to start afresh")
 
-    def _initial(self, data, settings, restart):
-        K, d = settings.n_components, data.n_features
+    def _initial(self, source, settings, restart):
+        K, d = settings.n_components, source.n_features
         given = (self.means_init, self.variances_init, self.weights_init)
         if any(value is None for value in given):
             means, variances, weights = initial_params(
-                data, K, settings.init_params, settings.restart_random_state(restart),
+                source, K, settings.init_params, settings.restart_random_state(restart),
                 covariance_type=settings.covariance_type,
-                min_variance=settings.min_variance, backend=settings.backend,
-                n_threads=settings.n_threads)
+                min_variance=settings.min_variance)
         if self.means_init is not None:
-            means = _user_initial(self.means_init, (K, d), "means_init")
+            means = check_initial(self.means_init, (K, d), "means_init")
         if self.variances_init is not None:
             shape = (K, d) if settings.covariance_type == "diag" else (K,)
-            variances = _user_initial(self.variances_init, shape, "variances_init")
+            variances = check_initial(self.variances_init, shape, "variances_init")
         if self.weights_init is not None:
-            weights = _user_initial(self.weights_init, (K,), "weights_init")
+            weights = check_initial(self.weights_init, (K,), "weights_init")
         return Params(means, variances, weights)
 
-    def _run_restart(self, data, settings, restart, n_restarts, continuing):
+    def _run_restart(self, source, settings, restart, n_restarts, progress):
+        continuing = restart is None
         label = "warm start" if continuing else f"restart {restart + 1}/{n_restarts}"
-        # The command line's progress display (fastem._progress) sets this on
-        # the instance, not as a setting, so that it is never saved or cloned.
-        progress = getattr(self, "_progress", None)
         callback = None if progress is None else progress(restart, n_restarts)
         start = time.perf_counter()
-        if continuing:
-            params = Params(self.means_, self.variances_, self.weights_)
-        else:
-            params = self._initial(data, settings, restart)
+        params = self._params() if continuing else self._initial(source, settings, restart)
         init_seconds = time.perf_counter() - start
         if settings.verbose >= 2:
             how = "fitted parameters" if continuing else f"init {settings.init_params!r}"
             _log(f"{label}: {how} ({init_seconds:.3f} s)")
         if settings.verbose >= 1:
             callback = _IterationLog(f"[{label}] " if n_restarts > 1 else "")
-        if isinstance(data, ObservedData):
-            result = run_em(data, params, tol=settings.tol, max_iter=settings.max_iter,
-                            min_variance=settings.min_variance, backend=settings.backend,
-                            n_threads=settings.n_threads, callback=callback)
-        else:  # row blocks on a cluster, with their own backend and threads
-            result = data.run_em(params, tol=settings.tol, max_iter=settings.max_iter,
-                                 min_variance=settings.min_variance, callback=callback)
+        result = run_em(source, params, tol=settings.tol, max_iter=settings.max_iter,
+                        min_variance=settings.min_variance, callback=callback)
         if settings.verbose >= 2:
             status = "converged" if result.converged else "not converged"
             _log(f"{label}: log-likelihood {result.log_likelihood:.12g}, "
@@ -756,28 +445,20 @@ class GaussianMixture:
 
     # -- prediction -----------------------------------------------------------
 
-    def _check_fitted(self, method):
-        if not self.__sklearn_is_fitted__():
-            raise _not_fitted_error(method)
-
-    def _data(self, X, method):
-        self._check_fitted(method)
-        data = _observed(X, self.missing_values)
-        if data.n_features != self.n_features_in_:
-            raise ValueError(
-                f"X has {data.n_features} features, but GaussianMixture is expecting "
-                f"{self.n_features_in_} features as input")
-        return data
-
     def _params(self):
         return Params(self.means_, self.variances_, self.weights_)
 
-    def _dask_predict(self, X, method):
-        self._check_fitted(method)
-        return _dask_module().predict_blocks(self, X, method)
-
-    def _estep(self, data):
-        return estep(data, self._params(), backend=self.backend, n_threads=self.n_threads)
+    def _source(self, X, method):
+        """The data source of ``X``, checked against the fitted model."""
+        if not self.__sklearn_is_fitted__():
+            raise not_fitted_error(type(self).__name__, method)
+        source = as_source(X, missing_values=self.missing_values, backend=self.backend,
+                           n_threads=self.n_threads, n_features=self.n_features_in_)
+        if source.n_features != self.n_features_in_:
+            raise ValueError(
+                f"X has {source.n_features} features, but {type(self).__name__} is "
+                f"expecting {self.n_features_in_} features as input")
+        return source
 
     def predict_proba(self, X):
         """Posterior probability of each component for each row.
@@ -793,10 +474,7 @@ class GaussianMixture:
             Rows sum to 1; a row with no observed entry gets the weights. A
             lazy Dask array for Dask input.
         """
-        if _is_dask(X):
-            return self._dask_predict(X, "predict_proba")
-        post, _ = self._estep(self._data(X, "predict_proba"))
-        return post
+        return self._source(X, "predict_proba").map_rows(self._params(), POSTERIORS)
 
     def predict(self, X):
         """Most probable component of each row.
@@ -811,10 +489,7 @@ class GaussianMixture:
         labels : ndarray of shape (n_samples,), int64
             A lazy Dask array for Dask input.
         """
-        if _is_dask(X):
-            return self._dask_predict(X, "predict")
-        post, _ = self._estep(self._data(X, "predict"))
-        return post.argmax(axis=1)
+        return self._source(X, "predict").map_rows(self._params(), LABELS)
 
     def score_samples(self, X):
         """Log-likelihood of each row over its observed entries.
@@ -831,10 +506,7 @@ class GaussianMixture:
             (0 for a row with no observed entry). A lazy Dask array for Dask
             input.
         """
-        if _is_dask(X):
-            return self._dask_predict(X, "score_samples")
-        _, row_loglik = self._estep(self._data(X, "score_samples"))
-        return row_loglik
+        return self._source(X, "score_samples").map_rows(self._params(), ROW_LOGLIK)
 
     def score(self, X, y=None):
         """Mean per-row log-likelihood of ``X`` (higher is better).
@@ -849,11 +521,8 @@ class GaussianMixture:
         -------
         float
         """
-        if _is_dask(X):
-            log_likelihood, n = self._total_loglik(X, "score")
-            return log_likelihood / n
-        row_loglik = self.score_samples(X)
-        return total_loglik(row_loglik) / row_loglik.shape[0]
+        log_likelihood, n = self._total_loglik(X, "score")
+        return log_likelihood / n
 
     def _n_parameters(self):
         K, d = self.means_.shape
@@ -861,12 +530,7 @@ class GaussianMixture:
         return K * d + variances + K - 1
 
     def _total_loglik(self, X, method):
-        if _is_dask(X):
-            self._check_fitted(method)
-            return _dask_module().total_loglik(self, X)
-        data = self._data(X, method)
-        _, row_loglik = self._estep(data)
-        return total_loglik(row_loglik), data.n_samples
+        return self._source(X, method).total_log_likelihood(self._params())
 
     def bic(self, X):
         """Bayesian information criterion on ``X`` (lower is better).
@@ -875,7 +539,7 @@ class GaussianMixture:
         log-likelihood of ``X``, n its number of rows and p the number of
         free parameters: K*d + K + (K - 1) for 'spherical', 2*K*d + (K - 1)
         for 'diag'. (The course's ``bic`` is ``LL - p/2 ln(n)``, higher is
-        better: it equals ``-bic(X) / 2``.)
+        better: for the same LL it equals ``-bic(X) / 2``.)
 
         Parameters
         ----------
@@ -922,11 +586,7 @@ class GaussianMixture:
             input use :meth:`predict_entries` instead. A lazy Dask array,
             chunked as the rows of X, for Dask input.
         """
-        if _is_dask(X):
-            return self._dask_predict(X, "fill")
-        data = self._data(X, "fill")
-        post, _ = self._estep(data)
-        return completed(data, post, self.means_)
+        return self._source(X, "fill").map_rows(self._params(), COMPLETED)
 
     def predict_entries(self, X, rows, cols):
         """Entries (rows[p], cols[p]) of the completed matrix, and only those.
@@ -948,15 +608,8 @@ class GaussianMixture:
             float32 for float32 input, else float64; computed for Dask input,
             each entry on the worker holding its row.
         """
-        if _is_dask(X):
-            self._check_fitted("predict_entries")
-            return _dask_module().predict_entries(self, X, rows, cols)
-        data = self._data(X, "predict_entries")
-        shape = np.shape(rows)
-        rows, cols = _entry_indices(rows, cols, data.shape)
-        values = completed_entries(data, rows, cols, self._params(), backend=self.backend,
-                                   n_threads=self.n_threads)
-        return values.reshape(shape)
+        source = self._source(X, "predict_entries")
+        return source.entries(self._params(), rows, cols).reshape(np.shape(rows))
 
     # -- model files ----------------------------------------------------------
 
@@ -977,9 +630,8 @@ class GaussianMixture:
         column_labels : array-like of shape (n_features,), str or numbers, optional
             E.g. the item ids. Defaults to the labels of a loaded model.
         """
-        self._check_fitted("save")
-        from . import __version__
-
+        if not self.__sklearn_is_fitted__():
+            raise not_fitted_error(type(self).__name__, "save")
         params = self.get_params()
         initial = {name: params.pop(name) for name in _persist.INITIAL}
         initial = {name: value for name, value in initial.items() if value is not None}
@@ -1003,9 +655,9 @@ def _plain(value):
     """A setting as a JSON value (NumPy scalars become Python ones)."""
     if isinstance(value, (bool, np.bool_)):
         return bool(value)
-    if _is_int(value):
+    if is_int(value):
         return int(value)
-    if _is_real(value):
+    if is_real(value):
         return float(value)
     return value if value is None or isinstance(value, str) else None
 
@@ -1038,7 +690,7 @@ def load(path):
 
     Raises
     ------
-    fastem._persist.ModelFileError (a ValueError)
+    fastem.ModelFileError (a ValueError)
         If the file is not a fastem model file, is damaged, has inconsistent
         shapes, or was written in a newer format.
     """
@@ -1048,19 +700,19 @@ def load(path):
     # The initial arrays are members of their own, checked by read_model.
     unknown = sorted(set(settings) - (set(valid) - set(_persist.INITIAL)))
     if unknown:
-        raise _persist.ModelFileError(
+        raise ModelFileError(
             f"model file has settings this fastem does not know: {unknown}; "
             "upgrade fastem")
     if settings.get("covariance_type", content["covariance_type"]) != \
             content["covariance_type"]:
-        raise _persist.ModelFileError("model file settings disagree on covariance_type")
+        raise ModelFileError("model file settings disagree on covariance_type")
     model = GaussianMixture(**settings, **content["initial"])
     try:
-        _Settings(model)
+        Settings(model.get_params())
     except ValueError as exc:
-        raise _persist.ModelFileError(f"invalid settings in model file: {exc}") from exc
+        raise ModelFileError(f"invalid settings in model file: {exc}") from exc
     if model.n_components != content["means"].shape[0]:
-        raise _persist.ModelFileError(
+        raise ModelFileError(
             f"model file settings say n_components={model.n_components} but the "
             f"means have {content['means'].shape[0]} rows")
     info = content["fit_info"]

@@ -18,10 +18,11 @@ from numpy.testing import assert_allclose
 
 import fastem
 import fastem.io as rating_io
-from fastem._cli import CommandError, _atomic_output, main
-from fastem._data import as_observed
-from fastem._evaluate import baseline_predictions, evaluate_holdout, split_ratings
-from fastem._progress import FitProgress
+from fastem import as_observed
+from fastem.cli import CommandError, main
+from fastem.cli._evaluate import baseline_predictions, evaluate_holdout, split_ratings
+from fastem.cli._output import atomic_output as _atomic_output
+from fastem.cli._progress import FitProgress
 from fastem.datasets import make_ratings
 
 HAVE_MATPLOTLIB = importlib.util.find_spec("matplotlib") is not None

@@ -3,10 +3,10 @@
 Three kinds of checks:
 
 * every array and number printed in test_solutions.txt, and the netflix figures of
-  SPEC section 6;
+  docs/model.md, section 7;
 * ``naive_em`` and ``kmeans`` against straightforward NumPy versions of the
   course's own code, on toy_data.txt;
-* ``em`` against a dense, masked, log-domain version of SPEC sections 1-3 on small
+* ``em`` against a dense, masked, log-domain version of docs/model.md, sections 1-3 on small
   random matrices.
 """
 
@@ -223,7 +223,7 @@ def test_run_fill_rmse(solutions, small):
     check_printed(mixture.p, expected["P"])
     check_printed(post, expected["post"])
     check_printed(ll, expected["LL"])
-    assert_allclose(ll, -84.98451993042474, rtol=SCALAR_RTOL)  # SPEC section 6
+    assert_allclose(ll, -84.98451993042474, rtol=SCALAR_RTOL)  # docs/model.md, section 7
 
     assert_array_equal(expected["X_gold"].value, X_gold)
     X_pred = course.fill_matrix(X, mixture)
@@ -242,7 +242,7 @@ def test_fill_matrix_does_not_modify_input(small):
 
 
 # ---------------------------------------------------------------------------
-# netflix (SPEC section 6)
+# netflix (docs/model.md, section 7)
 # ---------------------------------------------------------------------------
 
 NETFLIX_LL = {
@@ -297,7 +297,7 @@ def test_netflix_best_k12_fill_rmse(netflix, netflix_runs, load_course_file):
 @pytest.mark.parametrize("K, seed, expected", [(1, 0, -1525318.545), (12, 1, -1441364.511)])
 def test_netflix_bic(netflix, netflix_runs, K, seed, expected):
     mixture, _, ll = netflix_runs(K, seed)
-    # SPEC prints the BIC with 3 decimals.
+    # docs/model.md prints the BIC with 3 decimals.
     assert_allclose(course.bic(netflix, mixture, ll), expected, rtol=0, atol=1e-3)
 
 
@@ -381,7 +381,7 @@ def ref_kmeans_run(X, mixture):
 
 
 def ref_em_estep(X, mixture):
-    """SPEC section 1, dense with a mask (0 = missing), in the log domain."""
+    """docs/model.md, section 1, dense with a mask (0 = missing), in the log domain."""
     observed = X != 0
     n = X.shape[0]
     K = mixture.mu.shape[0]
@@ -396,7 +396,7 @@ def ref_em_estep(X, mixture):
 
 
 def ref_em_mstep(X, post, mixture, min_variance=0.25):
-    """SPEC section 2: means only where N >= 1, variances with the new means."""
+    """docs/model.md, section 2: means only where N >= 1, variances with the new means."""
     observed = (X != 0).astype(float)
     n = X.shape[0]
     K = post.shape[1]

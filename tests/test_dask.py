@@ -56,7 +56,7 @@ dd = _import_or_skip("dask.dataframe")
 pd = _import_or_skip("pandas")
 distributed = _import_or_skip("distributed")
 
-from fastem._dask import exact_sum, exact_to_float  # noqa: E402
+from fastem._pass import exact_sum, exact_to_float  # noqa: E402
 from fastem.dask import Triples, from_triples  # noqa: E402
 
 
@@ -313,11 +313,10 @@ def test_a_worker_killed_during_the_fit(client, ratings):
         return callback
 
     gm = GaussianMixture(3, init_params="random_from_data", random_state=0)
-    gm._progress = progress  # the hook of the command line's progress display
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
-            gm.fit(X)
+            gm.fit(X, progress=progress)
     finally:
         scheduler.remove_plugin(name="fastem-test-worker-removed")
     assert watch.removed.is_set()

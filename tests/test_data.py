@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from numpy.testing import assert_array_equal
 
-from fastem._data import ObservedData, as_observed
+from fastem import ObservedData, as_observed
 
 # 3 x 4, missing entries as NaN; row 1 has nothing observed, column 3 nothing either.
 DENSE_NAN = np.array([

@@ -1,4 +1,4 @@
-"""The diagonal-covariance model (SPEC section 5) in both backends."""
+"""The diagonal-covariance model (docs/model.md, section 5) in both backends."""
 
 import numpy as np
 import pytest
@@ -6,8 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from numpy.testing import assert_allclose
 
-from fastem import _em
-from fastem._data import as_observed
+from fastem import _em, _memory, _pass, _validation, as_observed
 
 WEIGHT_FLOOR = 1e-16
 
@@ -17,7 +16,7 @@ def _problem(seed, n_samples, n_features, n_components, missing_rate, offset=0.0
     X = offset + rng.integers(1, 6, size=(n_samples, n_features)) + rng.normal(
         0, 0.4, size=(n_samples, n_features))
     X[rng.random(X.shape) < missing_rate] = np.nan
-    params = _em.Params(
+    params = _validation.Params(
         offset + rng.uniform(1, 5, size=(n_components, n_features)),
         rng.uniform(0.3, 3.0, size=(n_components, n_features)),
         rng.dirichlet(np.ones(n_components)),
@@ -47,7 +46,7 @@ def _oracle_iteration(X, params, min_variance):
         sq = post[:, j] @ ((x - means[j]) ** 2 * mask)
         variances[j][update[j]] = sq[update[j]] / counts[j][update[j]]
     variances = np.maximum(variances, min_variance)
-    new = _em.Params(means, variances, post.sum(axis=0) / X.shape[0])
+    new = _validation.Params(means, variances, post.sum(axis=0) / X.shape[0])
     return post, row_loglik, new
 
 
@@ -61,13 +60,13 @@ def test_iteration_matches_dense_oracle(backend, seed, n_samples, n_features,
     X, params = _problem(seed, n_samples, n_features, n_components, missing_rate, offset)
     data = as_observed(X)
     post, row_loglik, expected = _oracle_iteration(X, params, min_variance=0.25)
-    got_post, got_loglik = _em.estep(data, params, backend=backend)
+    got_post, got_loglik = _pass.estep(data, params, backend=backend)
     assert_allclose(got_post, post, rtol=1e-9, atol=1e-12)
     assert_allclose(got_loglik, row_loglik, rtol=1e-9, atol=1e-9)
 
-    stats = _em.SufficientStats(n_components, n_features, diag=True)
+    stats = _pass.SufficientStats(n_components, n_features, diag=True)
     fused_post, fused_loglik = np.empty_like(post), np.empty_like(row_loglik)
-    _em.fused_pass(data, params, fused_post, fused_loglik, stats, backend=backend)
+    _pass.fused_pass(data, params, fused_post, fused_loglik, stats, backend=backend)
     assert_allclose(fused_post, got_post, rtol=1e-12, atol=1e-14)
     new, _ = _em.mstep(stats, params.means, params.variances, n_samples)
     # Soft counts within rounding of the threshold 1 may go either way.
@@ -86,8 +85,8 @@ def test_diag_with_equal_variances_is_spherical(backend):
     data = as_observed(X)
     spherical = params._replace(variances=params.variances[:, 0].copy())
     diag = params._replace(variances=np.repeat(spherical.variances[:, None], 15, axis=1))
-    post_s, ll_s = _em.estep(data, spherical, backend=backend)
-    post_d, ll_d = _em.estep(data, diag, backend=backend)
+    post_s, ll_s = _pass.estep(data, spherical, backend=backend)
+    post_d, ll_d = _pass.estep(data, diag, backend=backend)
     assert_allclose(post_d, post_s, rtol=1e-10, atol=1e-13)
     assert_allclose(ll_d, ll_s, rtol=1e-10)
 
@@ -97,9 +96,9 @@ def test_diag_with_equal_variances_is_spherical(backend):
 def test_whole_diag_fit_agrees_across_backends(backend, n_components, dtype):
     X, params = _problem(5, 400, 30, n_components, 0.6)
     data = as_observed(X, dtype=dtype)
-    reference = _em.run_em(data, params, max_iter=15, backend="python")
+    reference = _memory.run_em(data, params, max_iter=15, backend="python")
     for n_threads in (1, 2):
-        fit = _em.run_em(data, params, max_iter=15, backend=backend, n_threads=n_threads)
+        fit = _memory.run_em(data, params, max_iter=15, backend=backend, n_threads=n_threads)
         assert fit.n_iter == reference.n_iter
         assert_allclose(fit.log_likelihood, reference.log_likelihood, rtol=1e-10)
         for got, expected in zip(fit.params, reference.params):
@@ -109,7 +108,7 @@ def test_whole_diag_fit_agrees_across_backends(backend, n_components, dtype):
 def test_diag_log_likelihood_never_decreases(backend):
     X, params = _problem(8, 300, 12, 4, 0.5)
     seen = []
-    _em.run_em(as_observed(X), params, tol=0.0, max_iter=40, backend=backend,
+    _memory.run_em(as_observed(X), params, tol=0.0, max_iter=40, backend=backend,
                callback=lambda iteration, ll: seen.append(ll))
     steps = np.diff(seen)
     assert (steps >= -1e-9 * np.abs(seen[1:])).all(), steps.min()
@@ -118,7 +117,7 @@ def test_diag_log_likelihood_never_decreases(backend):
 def test_hard_assignment_refuses_diag(backend):
     X, params = _problem(1, 10, 3, 2, 0.2)
     data = as_observed(X)
-    stats = _em.SufficientStats(2, 3, diag=True)
+    stats = _pass.SufficientStats(2, 3, diag=True)
     with pytest.raises(ValueError, match="spherical"):
-        _em.fused_pass(data, params, np.empty((10, 2)), np.empty(10), stats, hard=True,
+        _pass.fused_pass(data, params, np.empty((10, 2)), np.empty(10), stats, hard=True,
                        backend=backend)

@@ -17,9 +17,10 @@ import scipy.sparse as sp
 from numpy.testing import assert_allclose, assert_array_equal
 
 import fastem
-from fastem import ConvergenceWarning, GaussianMixture, NotFittedError, course
-from fastem._data import as_observed
-from fastem._init import INIT_METHODS, initial_params
+from fastem import ConvergenceWarning, GaussianMixture, NotFittedError, as_observed, course
+from fastem._init import initial_params
+from fastem._memory import InMemorySource
+from fastem._validation import INIT_METHODS
 
 COVARIANCE_TYPES = ["spherical", "diag"]
 
@@ -134,7 +135,7 @@ def test_course_init_is_the_course_init_without_touching_global_state():
     mixture, _ = course.init(X, 4, seed=3)
     np.random.seed(123)
     state = np.random.get_state()[1].copy()
-    params = initial_params(as_observed(X, missing_values=0), 4, "course",
+    params = initial_params(InMemorySource(as_observed(X, missing_values=0)), 4, "course",
                             np.random.RandomState(3), covariance_type="spherical",
                             min_variance=0.25)
     assert_array_equal(np.random.get_state()[1], state)
@@ -339,7 +340,7 @@ def test_users_initial_parameters_are_used():
     means = np.nan_to_num(X[:2], nan=3.0)
     model = _fit(X, n_components=2, max_iter=1, means_init=means,
                  variances_init=[1.0, 2.0], weights_init=[0.5, 0.5])
-    start = fastem._em.estep(as_observed(X), fastem._em.Params(
+    start = fastem._pass.estep(as_observed(X), fastem._validation.Params(
         means, np.array([1.0, 2.0]), np.array([0.5, 0.5])))[1].sum()
     assert_allclose(model.log_likelihood_, start, rtol=1e-13)
     with pytest.raises(ValueError, match="means_init must have shape"):

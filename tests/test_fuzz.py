@@ -24,8 +24,7 @@ from hypothesis import strategies as st
 from numpy.testing import assert_allclose
 
 import fastem
-from fastem import _em
-from fastem._data import ObservedData, as_observed
+from fastem import ObservedData, _em, _memory, _pass, _validation, as_observed
 
 try:
     importlib.import_module("fastem._kernels")
@@ -100,7 +99,7 @@ def problems(draw):
         weights /= weights.sum()
     min_variance = 0.25 * scale**2
     n_threads = draw(st.integers(1, 3))
-    return data, _em.Params(means, variances, weights), min_variance, n_threads
+    return data, _validation.Params(means, variances, weights), min_variance, n_threads
 
 
 def _row_tolerance(data):
@@ -122,8 +121,8 @@ def _assert_pass_agrees(data, params, n_threads, min_variance):
     for backend in BACKENDS:
         k = params.means.shape[0]
         post, row_loglik = np.empty((data.n_samples, k)), np.empty(data.n_samples)
-        stats = _em.SufficientStats(k, data.n_features, params.variances.ndim == 2)
-        _em.fused_pass(data, params, post, row_loglik, stats, backend=backend,
+        stats = _pass.SufficientStats(k, data.n_features, params.variances.ndim == 2)
+        _pass.fused_pass(data, params, post, row_loglik, stats, backend=backend,
                        n_threads=n_threads)
         results[backend] = (post, row_loglik, stats)
     (post_p, ll_p, stats_p), (post_c, ll_c, stats_c) = results.values()
@@ -131,7 +130,7 @@ def _assert_pass_agrees(data, params, n_threads, min_variance):
         assert np.isfinite(array).all()
     assert_allclose(post_c, post_p, rtol=1e-8, atol=1e-8)
     _assert_close(ll_c, ll_p, rtol=1e-8, atol=_row_tolerance(data))
-    total_p, total_c = _em.total_loglik(ll_p), _em.total_loglik(ll_c)
+    total_p, total_c = _pass.total_loglik(ll_p), _pass.total_loglik(ll_c)
     assert math.isclose(total_c, total_p, rel_tol=1e-8,
                         abs_tol=1e-8 * (data.n_samples + data.nnz))
     # Sums of squares of values near 1e-150 can be subnormal, where float64
@@ -155,7 +154,7 @@ def _assert_pass_agrees(data, params, n_threads, min_variance):
 def test_valid_problems_agree_across_backends_pass_by_pass(problem):
     data, params, min_variance, n_threads = problem
     # E-step alone.
-    estep = [_em.estep(data, params, backend=b, n_threads=n_threads) for b in BACKENDS]
+    estep = [_pass.estep(data, params, backend=b, n_threads=n_threads) for b in BACKENDS]
     assert_allclose(estep[1][0], estep[0][0], rtol=1e-8, atol=1e-8)
     _assert_close(estep[1][1], estep[0][1], rtol=1e-8, atol=_row_tolerance(data))
     # A few iterations in lockstep: both backends make the pass from the same
@@ -176,7 +175,7 @@ def test_valid_problems_run_em_monotone_and_finite(problem):
     data, params, min_variance, n_threads = problem
     for backend in BACKENDS:
         seen = []
-        result = _em.run_em(data, params, tol=0.0, max_iter=6, min_variance=min_variance,
+        result = _memory.run_em(data, params, tol=0.0, max_iter=6, min_variance=min_variance,
                             backend=backend, n_threads=n_threads,
                             callback=lambda it, ll: seen.append(ll))
         for array in (*result.params, result.post):

@@ -9,7 +9,8 @@ import tracemalloc
 import numpy as np
 import pytest
 
-from fastem import _init
+from fastem import _init, _observed
+from fastem._memory import InMemorySource
 from fastem.datasets import make_ratings
 
 try:
@@ -28,14 +29,14 @@ def test_initialisation_memory_is_bounded_by_blocks_not_entries(method, dtype,
     # Blocks of 2^14 entries (128 KB of float64): one temporary per observed
     # entry would take 8 MB here, twice the bound, which allows the O(n * K)
     # and O(K * d) buffers and a few blocks. Traced: NumPy's allocations.
-    monkeypatch.setattr(_init, "_BLOCK_ENTRIES", 1 << 14)
+    monkeypatch.setattr(_observed, "_BLOCK_ENTRIES", 1 << 14)
     data = make_ratings(5000, 2000, 1_000_000, random_state=0, dtype=dtype)
     bound = data.nnz * 8 // 2
     tracemalloc.start()
     try:
-        params = _init.initial_params(data, 8, method, np.random.RandomState(0),
-                                      covariance_type="spherical", min_variance=0.25,
-                                      backend="cython")
+        params = _init.initial_params(InMemorySource(data, backend="cython"), 8, method,
+                                      np.random.RandomState(0),
+                                      covariance_type="spherical", min_variance=0.25)
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()

@@ -6,8 +6,8 @@ import scipy.io
 import scipy.sparse as sp
 from numpy.testing import assert_array_equal
 
-import fastem.io as fio
-from fastem._data import ObservedData, as_observed
+from fastem import ObservedData, as_observed
+from fastem.io import _triples as fio
 from fastem.io import (
     RatingData,
     load,

@@ -14,8 +14,7 @@ from numpy.testing import assert_allclose
 
 import fastem
 import fastem._pure
-from fastem import _em
-from fastem._data import ObservedData, as_observed
+from fastem import ObservedData, _memory, _pass, _validation, as_observed
 
 try:
     from fastem import _kernels
@@ -37,7 +36,7 @@ def _random_problem(seed, n_samples, n_features, n_components, missing_rate,
     if empty_rows and n_samples > 2:
         X[rng.integers(n_samples)] = np.nan
     data = as_observed(X, dtype=dtype)
-    params = _em.Params(
+    params = _validation.Params(
         rng.uniform(1, 5, size=(n_components, n_features)),
         rng.uniform(0.3, 3.0, size=n_components),
         rng.dirichlet(np.ones(n_components)),
@@ -49,8 +48,8 @@ def _fused(data, params, backend, n_threads=1, hard=False):
     n_components = params.means.shape[0]
     post = np.empty((data.n_samples, n_components))
     row_loglik = np.empty(data.n_samples)
-    stats = _em.SufficientStats(n_components, data.n_features, params.variances.ndim == 2)
-    _em.fused_pass(data, params, post, row_loglik, stats, hard=hard,
+    stats = _pass.SufficientStats(n_components, data.n_features, params.variances.ndim == 2)
+    _pass.fused_pass(data, params, post, row_loglik, stats, hard=hard,
                    backend=backend, n_threads=n_threads)
     return {"post": post, "row_loglik": row_loglik, "resp_sum": stats.resp_sum,
             "resp_x_sum": stats.resp_x_sum, "resp_obs_sum": stats.resp_obs_sum,
@@ -124,8 +123,8 @@ def test_complete_and_incomplete_rows_mixed(diag, n_threads, shuffled):
 @given(problem=problems, n_threads=st.sampled_from([1, 2]))
 def test_estep_compiled_matches_pure(problem, n_threads):
     data, params = _random_problem(**problem)
-    post_py, ll_py = _em.estep(data, params, backend="python")
-    post_c, ll_c = _em.estep(data, params, backend="cython", n_threads=n_threads)
+    post_py, ll_py = _pass.estep(data, params, backend="python")
+    post_c, ll_c = _pass.estep(data, params, backend="cython", n_threads=n_threads)
     assert_allclose(post_c, post_py, rtol=1e-10, atol=1e-10)
     # A row's log-likelihood can cancel to ~0: absolute slack on the O(1) terms.
     assert_allclose(ll_c, ll_py, rtol=1e-10, atol=1e-10 * (1 + np.max(np.abs(ll_py))))
@@ -160,7 +159,7 @@ def test_portable_and_avx2_builds_agree():
         out = [np.empty((500, K)), np.empty(500), np.empty(K), np.empty((K, 40)),
                np.empty((K, 40)), np.empty(K)]
         module.fused_pass(data.data, data.indices, data.indptr, params.means,
-                          params.variances, _em.log_weights(params.weights, 1e-16),
+                          params.variances, _pass.log_weights(params.weights, 1e-16),
                           False, *out, 1)
         results.append(out)
     for a, b in zip(*results):
@@ -208,7 +207,7 @@ def test_posteriors_exact_over_the_whole_range_of_exp(module_name):
 @pytest.mark.parametrize("n_threads", [1, 2])
 def test_whole_fit_compiled_matches_pure(dtype, n_threads):
     data, params = _random_problem(11, 800, 30, 6, 0.5, dtype=dtype)
-    fits = [_em.run_em(data, params, max_iter=30, backend=backend, n_threads=n_threads)
+    fits = [_memory.run_em(data, params, max_iter=30, backend=backend, n_threads=n_threads)
             for backend in ("python", "cython")]
     assert fits[0].n_iter == fits[1].n_iter
     assert_allclose(fits[1].log_likelihood, fits[0].log_likelihood, rtol=1e-10)
@@ -221,10 +220,10 @@ def test_float32_data_fit_close_to_float64(backend):
     data64, params = _random_problem(5, 600, 25, 4, 0.4)
     data32 = as_observed(data64, dtype=np.float32)
     values64 = as_observed(data32, dtype=np.float64)  # the same rounded values
-    fit32 = _em.run_em(data32, params, max_iter=20, backend=backend)
-    fit64 = _em.run_em(values64, params, max_iter=20, backend=backend)
+    fit32 = _memory.run_em(data32, params, max_iter=20, backend=backend)
+    fit64 = _memory.run_em(values64, params, max_iter=20, backend=backend)
     assert_allclose(fit32.log_likelihood, fit64.log_likelihood, rtol=1e-12)
-    fit_orig = _em.run_em(data64, params, max_iter=20, backend=backend)
+    fit_orig = _memory.run_em(data64, params, max_iter=20, backend=backend)
     assert_allclose(fit32.log_likelihood, fit_orig.log_likelihood, rtol=1e-4)
     assert_allclose(fit32.params.means, fit_orig.params.means, rtol=1e-4)
 
@@ -266,17 +265,17 @@ def test_kernel_rejects_mismatched_shapes():
 def test_driver_rejects_bad_buffers_and_params(backend):
     data, params = _random_problem(1, 10, 4, 3, 0.2)
     with pytest.raises(ValueError, match="post"):
-        _em.estep(data, params, backend=backend, post=np.empty((10, 3), order="F")[:, :2])
+        _pass.estep(data, params, backend=backend, post=np.empty((10, 3), order="F")[:, :2])
     with pytest.raises(ValueError, match="n_threads"):
-        _em.estep(data, params, backend=backend, n_threads=0)
+        _pass.estep(data, params, backend=backend, n_threads=0)
     with pytest.raises(ValueError, match="features"):
-        _em.estep(data, params._replace(means=params.means[:, :3]), backend=backend)
+        _pass.estep(data, params._replace(means=params.means[:, :3]), backend=backend)
     with pytest.raises(ValueError, match="collapsed"):
-        _em.estep(data, params._replace(variances=np.zeros(3)), backend=backend)
+        _pass.estep(data, params._replace(variances=np.zeros(3)), backend=backend)
     with pytest.raises(TypeError, match="ObservedData"):
-        _em.estep(np.ones((10, 4)), params, backend=backend)
+        _pass.estep(np.ones((10, 4)), params, backend=backend)
     with pytest.raises(ValueError, match="max_iter"):
-        _em.run_em(data, params, max_iter=0, backend=backend)
+        _memory.run_em(data, params, max_iter=0, backend=backend)
 
 
 def _python(code, **env):
@@ -351,13 +350,13 @@ def test_sq_distances_match_dense_oracle(backend, n_centres, dtype, monkeypatch)
     centres = np.random.default_rng(4).uniform(1, 5, size=(n_centres, 25)) + 1e3
     expected = np.stack([((X - c) ** 2 * observed).sum(axis=1) for c in centres], axis=1)
     for n_threads in (1, 2):
-        got = _em.sq_distances(data, centres, backend=backend, n_threads=n_threads)
+        got = _pass.sq_distances(data, centres, backend=backend, n_threads=n_threads)
         assert_allclose(got, expected, rtol=1e-12, atol=1e-9)
     assert (got[np.diff(data.indptr) == 0] == 0).all()
     with pytest.raises(ValueError, match="centres must have shape"):
-        _em.sq_distances(data, centres[:, :3], backend=backend)
+        _pass.sq_distances(data, centres[:, :3], backend=backend)
     with pytest.raises(ValueError, match="out must be"):
-        _em.sq_distances(data, centres, backend=backend, out=np.empty((3, n_centres)))
+        _pass.sq_distances(data, centres, backend=backend, out=np.empty((3, n_centres)))
 
 
 @pytest.mark.parametrize("backend", ["python", pytest.param("cython", marks=needs_compiled)])
@@ -369,13 +368,13 @@ def test_exact_sum_rounds_like_fsum(backend):
     cancel = np.array([1e100, 1.0, -1e100, 1e-100])
     for x in (values, cancel, values[:1], np.empty(0), -np.abs(values[4:])):
         blocks = np.array_split(x, 7)
-        total = sum(_em.exact_sum(block, backend=backend) for block in blocks)
-        assert _em.exact_to_float(total) == math.fsum(x)
+        total = sum(_pass.exact_sum(block, backend=backend) for block in blocks)
+        assert _pass.exact_to_float(total) == math.fsum(x)
     with pytest.raises(ValueError, match="overflows"):
-        _em.exact_to_float(_em.exact_sum(np.array([1.5e308, 1.5e308]), backend=backend))
+        _pass.exact_to_float(_pass.exact_sum(np.array([1.5e308, 1.5e308]), backend=backend))
     for bad in (np.inf, -np.inf, np.nan):
         with pytest.raises(ValueError, match="finite"):
-            _em.exact_sum(np.array([1.0, bad]), backend=backend)
+            _pass.exact_sum(np.array([1.0, bad]), backend=backend)
 
 
 @needs_compiled
@@ -391,8 +390,8 @@ def test_wide_components_match_pure(n_components, diag):
     results = []
     for backend in ("python", "cython"):
         result = _fused(data, params, backend, n_threads=2)
-        result["estep_post"], _ = _em.estep(data, params, backend=backend, n_threads=2)
-        result["dist"] = _em.sq_distances(data, params.means, backend=backend, n_threads=2)
+        result["estep_post"], _ = _pass.estep(data, params, backend=backend, n_threads=2)
+        result["dist"] = _pass.sq_distances(data, params.means, backend=backend, n_threads=2)
         results.append(result)
     expected, got = results
     for name in expected:

@@ -10,8 +10,8 @@ import pytest
 from numpy.testing import assert_array_equal
 
 import fastem
-from fastem import ConvergenceWarning, GaussianMixture
-from fastem._persist import FORMAT_VERSION, ModelFileError
+from fastem import ConvergenceWarning, GaussianMixture, ModelFileError
+from fastem._persist import FORMAT_VERSION
 
 
 def _data(seed=0, n=40, d=6):

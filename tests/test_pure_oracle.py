@@ -1,4 +1,4 @@
-"""The kernels against a deliberately plain dense oracle of SPEC sections 1, 2 and 4.
+"""The kernels against a deliberately plain dense oracle of docs/model.md, sections 1, 2 and 4.
 
 The oracle works on a dense matrix with a boolean mask, one component at a
 time, with no algebraic shortcut: distances are sums of squared differences,
@@ -21,8 +21,11 @@ from hypothesis import strategies as st
 from numpy.testing import assert_allclose, assert_array_equal
 from scipy.special import logsumexp
 
-from fastem._data import as_observed
-from fastem._em import Params, SufficientStats, estep, fused_pass, mstep, run_em
+from fastem import as_observed
+from fastem._em import mstep
+from fastem._memory import run_em
+from fastem._pass import SufficientStats, estep, fused_pass
+from fastem._validation import Params
 
 WEIGHT_FLOOR = 1e-16
 RTOL = 1e-10
@@ -144,7 +147,7 @@ def oracle_hard_post(a, mask):
 
 
 def oracle_stats(X, mask, post, a):
-    """SPEC section 4, literally."""
+    """docs/model.md, section 4, literally."""
     maskf = mask.astype(float)
     return {
         "resp_sum": post.sum(axis=0),
@@ -155,7 +158,7 @@ def oracle_stats(X, mask, post, a):
 
 
 def oracle_mstep(X, mask, post, old, min_variance=0.25, mean_threshold=1.0):
-    """SPEC section 2, with a second pass over the data using the new means.
+    """docs/model.md, section 2, with a second pass over the data using the new means.
 
     Returns the new Params, the squared errors to the new means, and whether a
     threshold decision was too close to call.
@@ -227,7 +230,7 @@ def check_stats(stats, expected, post, problem):
 
 
 def recentring_scale(X, mask, post, a, old_means, new_means, sq_new):
-    """Size of the terms of SPEC section 4's re-centred squared error, per component.
+    """Size of the terms of docs/model.md section 4's re-centred squared error, per component.
 
     R_j - 2 sum_i D (S1 - mu_old N) + sum_i D^2 N is exact, but S1 - mu_old N
     is a difference of sums of the raw data: its rounding is relative to
@@ -424,7 +427,7 @@ def test_oracle_agrees_with_a_hand_computed_case():
 
 @pytest.mark.parametrize("offset", [0.0, 1e6])
 def test_statistics_keep_precision_with_a_large_offset(backend, offset):
-    # SPEC section 4: the squared distances must not lose digits when the data
+    # docs/model.md, section 4: the squared distances must not lose digits when the data
     # sit far from 0, as long as the means sit near the data.
     rng = np.random.default_rng(7)
     X = offset + rng.normal(size=(50, 6))

@@ -8,8 +8,7 @@ import scipy.sparse as sp
 from numpy.testing import assert_allclose, assert_array_equal
 
 import fastem
-from fastem import _em
-from fastem._data import as_observed
+from fastem import _memory, _validation, as_observed
 
 
 def _ratings(seed=0, n_samples=300, n_features=20, missing_rate=0.6, scale=1.0):
@@ -45,7 +44,7 @@ def test_log_likelihood_never_decreases(backend, covariance_type):
     means = rng.uniform(1, 5, size=(5, 20))
     variances = np.ones(5) if covariance_type == "spherical" else np.ones((5, 20))
     seen = []
-    _em.run_em(data, _em.Params(means, variances, np.full(5, 0.2)), tol=0.0,
+    _memory.run_em(data, _validation.Params(means, variances, np.full(5, 0.2)), tol=0.0,
                max_iter=60, backend=backend, callback=lambda it, ll: seen.append(ll))
     steps = np.diff(seen)
     # EM is monotone; allow rounding of sums of about 1e3 terms.
@@ -86,8 +85,8 @@ def test_component_losing_its_weight_stays_finite(backend):
     rng = np.random.default_rng(5)
     X = np.vstack([rng.normal(0, 0.1, (100, 4)), rng.normal(10, 0.1, (100, 4))])
     means = np.array([[0.0] * 4, [10.0] * 4, [1e3] * 4])
-    params = _em.Params(means, np.ones(3), np.full(3, 1 / 3))
-    result = _em.run_em(as_observed(X), params, max_iter=30, backend=backend)
+    params = _validation.Params(means, np.ones(3), np.full(3, 1 / 3))
+    result = _memory.run_em(as_observed(X), params, max_iter=30, backend=backend)
     assert result.params.weights[2] < 1e-12
     for array in result.params:
         assert np.isfinite(array).all()
@@ -97,9 +96,9 @@ def test_component_losing_its_weight_stays_finite(backend):
 
 def test_collapsing_component_without_floor_is_a_clear_error(backend):
     X = np.vstack([np.zeros((30, 3)), np.ones((30, 3))])
-    params = _em.Params(np.array([[0.0] * 3, [1.0] * 3]), np.ones(2), np.full(2, 0.5))
+    params = _validation.Params(np.array([[0.0] * 3, [1.0] * 3]), np.ones(2), np.full(2, 0.5))
     with pytest.raises(ValueError, match="min_variance"):
-        _em.run_em(as_observed(X, missing_values=None), params, min_variance=0.0,
+        _memory.run_em(as_observed(X, missing_values=None), params, min_variance=0.0,
                    backend=backend)
 
 

@@ -8,8 +8,7 @@ import pytest
 import scipy.sparse as sp
 from numpy.testing import assert_allclose, assert_array_equal
 
-from fastem import ConvergenceWarning, GaussianMixture, select_n_components
-from fastem._data import as_observed
+from fastem import ConvergenceWarning, GaussianMixture, as_observed, select_n_components
 from fastem._selection import heldout_log_likelihood, split_entries
 
 COLUMNS = ["n_components", "log_likelihood", "bic", "aic", "n_iter", "converged",

@@ -19,10 +19,10 @@ import scipy.sparse as sp
 import fastem
 from fastem import GaussianMixture, NotFittedError
 from fastem import io as rating_io
-from fastem._backend import MAX_THREADS
-from fastem._data import ObservedData, as_observed
-from fastem._em import Params, estep, run_em
-from fastem._persist import ModelFileError
+from fastem import ModelFileError, ObservedData, as_observed
+from fastem._memory import run_em
+from fastem._pass import estep
+from fastem._validation import MAX_THREADS, Params
 from fastem.course import common, em, kmeans, naive_em
 
 # 4 x 3 with missing entries (NaN) in rows 0-2.

@@ -1,13 +1,19 @@
-"""Glue between the course's dense conventions and fastem's driver."""
+"""Glue between the course's dense conventions and fastem's driver.
 
-import numbers
+The course's functions run on the same layers as the estimator: the
+observed entries (``fastem._observed``), the kernels through the backend
+switch (``fastem._pass``, so ``FASTEM_BACKEND`` holds here too), the
+in-memory data source and the EM driver.
+"""
 
 import numpy as np
 import scipy.sparse as sp
 
-from .. import _pure
-from .._data import as_observed
-from .._em import Params, SufficientStats, mstep
+from .._em import mstep
+from .._memory import run_em
+from .._observed import as_observed
+from .._pass import accumulate_stats
+from .._validation import Params, check_params
 from .common import GaussianMixture
 
 
@@ -20,11 +26,12 @@ def observed(X, missing_values):
     return as_observed(np.asarray(X), missing_values=missing_values, dtype=np.float64)
 
 
-def to_params(mixture):
+def to_params(mixture, n_features=None):
+    """The course's mixture as checked Params (``n_features``: the data's)."""
     if not all(hasattr(mixture, name) for name in ("mu", "var", "p")):
         raise TypeError(f"mixture must be a fastem.course.GaussianMixture(mu, var, p), "
                         f"got {type(mixture).__name__}")
-    return Params(mixture.mu, mixture.var, mixture.p)
+    return check_params(Params(mixture.mu, mixture.var, mixture.p), n_features)
 
 
 def check_post(post, shape):
@@ -38,13 +45,6 @@ def check_post(post, shape):
     return post
 
 
-def check_min_variance(min_variance):
-    if (isinstance(min_variance, bool) or not isinstance(min_variance, numbers.Real)
-            or not 0 <= min_variance < np.inf):
-        raise ValueError(f"min_variance={min_variance!r} is invalid: use a variance "
-                         "floor >= 0 (the course uses 0.25)")
-
-
 def to_mixture(params):
     return GaussianMixture(params.means, params.variances, params.weights)
 
@@ -53,9 +53,16 @@ def mstep_from_post(data, post, old_means, old_variances, *, min_variance,
                     mean_threshold):
     """M-step for given posteriors; returns (GaussianMixture, squared errors)."""
     post = check_post(post, (data.n_samples, old_means.shape[0]))
-    stats = SufficientStats(*old_means.shape)
-    _pure.accumulate_stats(data.data, data.indices, data.indptr, old_means, post,
-                           *stats.arrays())
+    stats = accumulate_stats(data, post, old_means)
     params, sq_error = mstep(stats, old_means, old_variances, data.n_samples,
                              min_variance=min_variance, mean_threshold=mean_threshold)
     return to_mixture(params), sq_error
+
+
+def run(data, params, **settings):
+    """EM on ``data`` in memory; returns (GaussianMixture, post, log-likelihood).
+
+    The posteriors are those of the last E-step, as the course returns them.
+    """
+    result = run_em(data, params, **settings)
+    return to_mixture(result.params), result.post, result.log_likelihood

@@ -4,8 +4,10 @@ from typing import Tuple
 
 import numpy as np
 
-from .._em import check_params, estep as _estep, run_em, total_loglik
-from ._shared import check_min_variance, mstep_from_post, observed, to_mixture, to_params
+from .._pass import estep as _estep, total_loglik
+from .._predictions import completed
+from .._validation import check_min_variance
+from ._shared import mstep_from_post, observed, run as _run, to_params
 from .common import GaussianMixture
 
 __all__ = ["estep", "mstep", "run", "fill_matrix"]
@@ -39,7 +41,7 @@ def estep(X: np.ndarray, mixture: GaussianMixture) -> Tuple[np.ndarray, float]:
 
 def mstep(X: np.ndarray, post: np.ndarray, mixture: GaussianMixture,
           min_variance: float = .25) -> GaussianMixture:
-    """M-step on the observed entries (SPEC section 2).
+    """M-step on the observed entries (docs/model.md, section 2).
 
     A mean coordinate is updated only where its soft count is at least 1;
     variances are floored at ``min_variance``.
@@ -47,7 +49,7 @@ def mstep(X: np.ndarray, post: np.ndarray, mixture: GaussianMixture,
     check_min_variance(min_variance)
     data = observed(X, 0)
     _check_something_observed(data)
-    params = check_params(to_params(mixture), data.n_features)
+    params = to_params(mixture, data.n_features)
     new_mixture, _ = mstep_from_post(data, post, params.means, params.variances,
                                      min_variance=min_variance, mean_threshold=1.0)
     return new_mixture
@@ -70,8 +72,7 @@ def run(X: np.ndarray, mixture: GaussianMixture,
     """
     data = observed(X, 0)
     _check_something_observed(data)
-    result = run_em(data, to_params(mixture))
-    return to_mixture(result.params), result.post, result.log_likelihood
+    return _run(data, to_params(mixture, data.n_features))
 
 
 def fill_matrix(X: np.ndarray, mixture: GaussianMixture) -> np.ndarray:
@@ -80,9 +81,6 @@ def fill_matrix(X: np.ndarray, mixture: GaussianMixture) -> np.ndarray:
     Observed entries are kept; entry (u, i) becomes sum_j post[u, j] mu[j, i].
     """
     data = observed(X, 0)  # checks X
-    X = np.asarray(X)
-    post, _ = _estep(data, to_params(mixture))
-    X_pred = X.astype(np.float64, copy=True)
-    missing = X == 0
-    X_pred[missing] = (post @ mixture.mu)[missing]
-    return X_pred
+    params = to_params(mixture, data.n_features)
+    post, _ = _estep(data, params)
+    return completed(data, post, params.means)

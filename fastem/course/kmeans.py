@@ -4,30 +4,21 @@ from typing import Tuple
 
 import numpy as np
 
-from .._em import (Params, SufficientStats, check_params, fused_pass, make_workspace,
-                   mstep as _mstep)
+from .._em import mstep as _mstep
+from .._pass import PassBuffers
 from ._shared import mstep_from_post, observed, to_mixture, to_params
 from .common import GaussianMixture
 
 __all__ = ["estep", "mstep", "run"]
 
 
-def _assign(data, means, post, row_loglik, stats, workspace=None):
-    # Hard assignment ignores variances and weights; unit ones keep the pass valid.
-    K = means.shape[0]
-    params = Params(means, np.ones(K), np.full(K, 1.0 / K))
-    fused_pass(data, params, post, row_loglik, stats, hard=True, workspace=workspace)
-
-
 def estep(X: np.ndarray, mixture: GaussianMixture) -> np.ndarray:
     """One-hot assignment (n, K) of each row to its nearest mean."""
     data = observed(X, None)
-    means = check_params(to_params(mixture), data.n_features).means
-    K = means.shape[0]
-    post = np.empty((data.n_samples, K))
-    _assign(data, means, post, np.empty(data.n_samples),
-            SufficientStats(K, data.n_features))
-    return post
+    means = to_params(mixture, data.n_features).means
+    buffers = PassBuffers(*means.shape)
+    buffers.hard_pass(data, means)
+    return buffers.post.copy()
 
 
 def mstep(X: np.ndarray, post: np.ndarray) -> Tuple[GaussianMixture, float]:
@@ -51,19 +42,14 @@ def run(X: np.ndarray, mixture: GaussianMixture,
     squared distances to the assigned means).
     """
     data = observed(X, None)
-    params = check_params(to_params(mixture), data.n_features)
-    K = params.means.shape[0]
-    post = np.empty((data.n_samples, K))
-    row_loglik = np.empty(data.n_samples)
-    stats = SufficientStats(K, data.n_features)
-    workspace = make_workspace(K, data.n_features)
+    params = to_params(mixture, data.n_features)
+    buffers = PassBuffers(*params.means.shape)
     prev_cost = None
     cost = None
     while prev_cost is None or prev_cost - cost > 1e-4:
         prev_cost = cost
-        _assign(data, params.means, post, row_loglik, stats, workspace)
-        params, sq_error = _mstep(stats, params.means, params.variances,
-                                  data.n_samples, min_variance=0.0,
-                                  mean_threshold=0.0)
+        buffers.hard_pass(data, params.means)
+        params, sq_error = _mstep(buffers.stats, params.means, params.variances,
+                                  data.n_samples, min_variance=0.0, mean_threshold=0.0)
         cost = float(sq_error.sum())
-    return to_mixture(params), post, cost
+    return to_mixture(params), buffers.post.copy(), cost

@@ -7,8 +7,8 @@ from typing import Tuple
 
 import numpy as np
 
-from .._em import check_params, estep as _estep, run_em, total_loglik
-from ._shared import mstep_from_post, observed, to_mixture, to_params
+from .._pass import estep as _estep, total_loglik
+from ._shared import mstep_from_post, observed, run as _run, to_params
 from .common import GaussianMixture
 
 __all__ = ["estep", "mstep", "run"]
@@ -36,7 +36,5 @@ def run(X: np.ndarray, mixture: GaussianMixture,
         post: np.ndarray) -> Tuple[GaussianMixture, np.ndarray, float]:
     """EM until LL_new - LL_old <= 1e-6 * |LL_new|; ``post`` is not used."""
     data = observed(X, None)
-    params = check_params(to_params(mixture), data.n_features)
-    result = run_em(data, params, min_variance=0.0, mean_threshold=0.0,
-                    weight_floor=0.0)
-    return to_mixture(result.params), result.post, result.log_likelihood
+    return _run(data, to_params(mixture, data.n_features), min_variance=0.0,
+                mean_threshold=0.0, weight_floor=0.0)

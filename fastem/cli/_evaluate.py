@@ -23,7 +23,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ._selection import heldout_log_likelihood, split_entries
+from .._selection import heldout_log_likelihood, split_entries
 
 __all__ = ["HeldOut", "Evaluation", "split_ratings", "baseline_predictions",
            "evaluate_holdout", "rmse", "mae"]
@@ -170,7 +170,7 @@ def mae(predicted, actual):
     return float(np.mean(np.abs(np.asarray(predicted, np.float64) - actual)))
 
 
-def evaluate_holdout(data, model, test_fraction, seed):
+def evaluate_holdout(data, model, test_fraction, seed, *, progress=None):
     """Fit ``model`` on a random part of the ratings and score the rest.
 
     Parameters
@@ -183,6 +183,8 @@ def evaluate_holdout(data, model, test_fraction, seed):
         Share of the ratings held out, in (0, 1).
     seed : int or None
         Seed of the split.
+    progress : callable, optional
+        Follows the fit: passed to ``model.fit(train, progress=progress)``.
 
     Returns
     -------
@@ -190,7 +192,7 @@ def evaluate_holdout(data, model, test_fraction, seed):
     """
     train, heldout = split_ratings(data, test_fraction, seed)
     start = time.perf_counter()
-    model.fit(train)
+    model.fit(train, progress=progress)
     fit_seconds = time.perf_counter() - start
     predictions = baseline_predictions(train, heldout.rows, heldout.cols)
     name = f"Gaussian mixture (K = {model.n_components})"

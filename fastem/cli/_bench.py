@@ -1,9 +1,10 @@
-"""``fastem bench``: time one EM iteration per backend and thread count.
+"""Time one EM iteration on given data, per backend and thread count.
 
 One iteration is one loop of the EM driver: the fused pass over the
-observed entries (E-step and the M-step's sums) and the M-step. This is the
-quick, self-contained form of ``benchmarks/bench_kernels.py``, on synthetic
-ratings only.
+observed entries (E-step and the M-step's sums), through the
+:class:`~fastem._pass.PassBuffers` that own its arrays, and the M-step.
+This is the quick, self-contained form of ``benchmarks/bench_kernels.py``
+that ``fastem bench`` runs on synthetic ratings.
 """
 
 import statistics
@@ -11,9 +12,12 @@ import time
 
 import numpy as np
 
-from ._backend import backend_name, effective_n_threads, get_backend
-from ._em import SufficientStats, check_params, fused_pass, make_workspace, mstep
-from ._init import initial_params
+from .._backend import backend_name, effective_n_threads, get_backend
+from .._em import mstep
+from .._init import initial_params
+from .._memory import InMemorySource
+from .._pass import PassBuffers
+from .._validation import check_params
 
 __all__ = ["available_backends", "configurations", "bench_params", "time_iteration"]
 
@@ -68,8 +72,20 @@ def configurations(backends, threads):
 
 
 def bench_params(data, n_components, covariance_type, seed):
-    """Initial parameters to time with: K random rows, missing entries at column means."""
-    return initial_params(data, n_components, "random_from_data",
+    """Initial parameters to time with: K random rows, missing entries at column means.
+
+    Parameters
+    ----------
+    data : ObservedData of shape (n_samples, n_features)
+    n_components : int
+    covariance_type : {'spherical', 'diag'}
+    seed : int
+
+    Returns
+    -------
+    Params
+    """
+    return initial_params(InMemorySource(data), n_components, "random_from_data",
                           np.random.RandomState(seed), covariance_type=covariance_type,
                           min_variance=0.25)
 
@@ -93,18 +109,13 @@ def time_iteration(data, params, backend, n_threads, repeats):
         'python' or 'cython'.
     """
     params = check_params(params, data.n_features)
-    n_components = params.means.shape[0]
-    diag = params.variances.ndim == 2
-    post = np.empty((data.n_samples, n_components))
-    row_loglik = np.empty(data.n_samples)
-    stats = SufficientStats(n_components, data.n_features, diag)
-    workspace = make_workspace(n_components, data.n_features, diag=diag, backend=backend,
-                               n_threads=n_threads)
+    buffers = PassBuffers(params.means.shape[0], data.n_features,
+                          diag=params.variances.ndim == 2, backend=backend,
+                          n_threads=n_threads)
     times = []
     for _ in range(repeats + 1):
         start = time.perf_counter()
-        fused_pass(data, params, post, row_loglik, stats, backend=backend,
-                   n_threads=n_threads, workspace=workspace)
-        mstep(stats, params.means, params.variances, data.n_samples)
+        buffers.fused_pass(data, params)
+        mstep(buffers.stats, params.means, params.variances, data.n_samples)
         times.append(time.perf_counter() - start)
     return statistics.median(times[1:]), backend_name(get_backend(backend))

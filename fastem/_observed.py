@@ -1,7 +1,10 @@
 """The observed entries of a partially observed matrix, in validated CSR form.
 
 Every kernel reads its data through an :class:`ObservedData`, whose arrays are
-checked once, here, so that compiled code can trust them.
+checked once, here, so that compiled code can trust them. The sums and
+look-ups over the observed entries of one matrix (column sums, rows, entry
+values) live here too, each computed in blocks of rows so that no temporary
+is O(nnz).
 """
 
 import numbers
@@ -9,9 +12,12 @@ import numbers
 import numpy as np
 import scipy.sparse as sp
 
-__all__ = ["ObservedData", "as_observed"]
+from ._validation import FLOAT_DTYPES, index_dtype, value_dtype
 
-_FLOAT_DTYPES = (np.float32, np.float64)
+__all__ = ["ObservedData", "as_observed", "sparse_as_csr", "empty_observed", "row_blocks",
+           "row_of_entry", "row_subset", "row_entries", "dense_rows", "entry_values", "column_sums",
+           "column_counts", "centred_column_sq", "cluster_sizes", "cluster_sums"]
+
 # What to do about a malformed scipy.sparse matrix, at the end of the messages.
 MALFORMED_MATRIX = ("the matrix is malformed (were its arrays changed after it was "
                     "built?); rebuild it with scipy's constructors")
@@ -52,7 +58,7 @@ class ObservedData:
         # (np.array(..., copy=None) would say this in NumPy 2 only.)
         data, indices, indptr = (np.array(a) if copy else np.asarray(a)
                                  for a in (data, indices, indptr))
-        if data.dtype not in _FLOAT_DTYPES:
+        if data.dtype not in FLOAT_DTYPES:
             raise TypeError(
                 f"observed values must be float32 or float64, got {data.dtype}"
             )
@@ -201,10 +207,11 @@ def as_observed(X, *, missing_values=np.nan, dtype=None):
 
     Parameters
     ----------
-    X : {array-like, sparse matrix} of shape (n_samples, n_features)
+    X : {array-like, sparse matrix, ObservedData} of shape (n_samples, n_features)
         Dense input: entries equal to ``missing_values`` are missing (NaN
         matches NaN). Sparse input: the stored entries are the observed ones,
         explicit zeros included; entries that are not stored are missing.
+        ObservedData: used as it is.
     missing_values : float or None, default=np.nan
         Marker of missing entries in dense input; None: nothing is missing.
     dtype : {None, float32, float64}, default=None
@@ -214,6 +221,12 @@ def as_observed(X, *, missing_values=np.nan, dtype=None):
     Returns
     -------
     ObservedData
+
+    Raises
+    ------
+    ValueError, TypeError
+        For input that is not a 2-D matrix of real numbers with at least one
+        row and one column, or is malformed (see :func:`sparse_as_csr`).
     """
     if isinstance(X, ObservedData):
         if dtype is None or X.data.dtype == dtype:
@@ -225,24 +238,17 @@ def as_observed(X, *, missing_values=np.nan, dtype=None):
     return _from_dense(X, missing_values, dtype)
 
 
-def _value_dtype(dtype, given):
-    if dtype.kind not in "biuf":
-        raise TypeError(f"X must hold numbers, got dtype {dtype}")
-    if given is not None:
-        given = np.dtype(given)
-        if given not in _FLOAT_DTYPES:
-            raise TypeError(f"dtype must be float32 or float64, got {given}")
-        return given
-    if dtype == np.float32:
-        return np.dtype(np.float32)
-    return np.dtype(np.float64)
-
-
 def _check_2d(shape):
     if len(shape) != 2:
-        raise ValueError(f"X must be 2-D (n_samples, n_features), got shape {shape}")
-    if shape[0] < 1 or shape[1] < 1:
-        raise ValueError(f"X must have at least one row and one column, got {shape}")
+        raise ValueError(
+            f"Expected a 2-D array (n_samples, n_features), got {len(shape)}-D of shape "
+            f"{shape}. Reshape your data either using X.reshape(-1, 1) if it has a "
+            "single feature or X.reshape(1, -1) if it is a single sample.")
+    for size, what in zip(shape, ("sample", "feature")):
+        if size < 1:
+            raise ValueError(
+                f"Found array with 0 {what}(s) (shape={shape}) while a minimum of 1 is "
+                "required: X must have at least one row and one column.")
 
 
 def _index_array(array, what, fix):
@@ -339,7 +345,8 @@ def sparse_as_csr(X, fix=MALFORMED_MATRIX):
 
 def _from_sparse(X, dtype):
     _check_2d(X.shape)
-    value_dtype = _value_dtype(X.dtype, dtype)
+    _numbers_only(X.dtype)
+    values_dtype = value_dtype(X.dtype, dtype)
     csr = sparse_as_csr(X)
     if not csr.has_canonical_format:
         # scipy's own rule for duplicates: they are summed.
@@ -347,10 +354,10 @@ def _from_sparse(X, dtype):
         csr.sum_duplicates()
     indices, indptr = csr.indices, csr.indptr
     if indices.dtype != indptr.dtype:
-        index_dtype = np.promote_types(indices.dtype, indptr.dtype)
-        indices, indptr = indices.astype(index_dtype), indptr.astype(index_dtype)
+        common = np.promote_types(indices.dtype, indptr.dtype)
+        indices, indptr = indices.astype(common), indptr.astype(common)
     return ObservedData(
-        csr.data.astype(value_dtype, copy=False), indices, indptr, X.shape[1]
+        csr.data.astype(values_dtype, copy=False), indices, indptr, X.shape[1]
     )
 
 
@@ -361,10 +368,17 @@ def _is_nan(value):
         return False
 
 
+def _numbers_only(dtype):
+    # Complex numbers are refused as non-numbers here (estimators say more).
+    if np.dtype(dtype).kind not in "biuf":
+        raise TypeError(f"X must hold numbers, got dtype {dtype}")
+
+
 def _from_dense(X, missing_values, dtype):
     X = np.asarray(X)
     _check_2d(X.shape)
-    value_dtype = _value_dtype(X.dtype, dtype)
+    _numbers_only(X.dtype)
+    values_dtype = value_dtype(X.dtype, dtype)
     if missing_values is None:
         observed = np.ones(X.shape, dtype=bool)
     elif _is_nan(missing_values):
@@ -373,9 +387,161 @@ def _from_dense(X, missing_values, dtype):
         observed = X != missing_values
     counts = observed.sum(axis=1)
     nnz = int(counts.sum())
-    index_dtype = np.int32 if max(nnz, X.shape[1]) < 2**31 else np.int64
-    indptr = np.zeros(X.shape[0] + 1, dtype=index_dtype)
+    indices_dtype = index_dtype(nnz, X.shape[1])
+    indptr = np.zeros(X.shape[0] + 1, dtype=indices_dtype)
     np.cumsum(counts, out=indptr[1:])
-    indices = np.nonzero(observed)[1].astype(index_dtype, copy=False)
-    data = X[observed].astype(value_dtype, copy=False)  # a fresh array
+    indices = np.nonzero(observed)[1].astype(indices_dtype, copy=False)
+    data = X[observed].astype(values_dtype, copy=False)  # a fresh array
     return ObservedData(data, indices, indptr, X.shape[1], copy=False)
+
+
+def empty_observed(n_samples, n_features, dtype):
+    """``n_samples`` rows with no observed entry."""
+    indices_dtype = index_dtype(n_features)
+    return ObservedData(np.empty(0, dtype), np.empty(0, indices_dtype),
+                        np.zeros(n_samples + 1, indices_dtype), n_features, copy=False)
+
+
+# ---------------------------------------------------------------------------
+# rows and entries
+# ---------------------------------------------------------------------------
+
+def row_of_entry(data):
+    """The row of each observed entry, (nnz,) intp."""
+    return np.repeat(np.arange(data.n_samples, dtype=np.intp), np.diff(data.indptr))
+
+
+def row_subset(data, rows):
+    """The given (sorted, distinct) rows of ``data``, as new ObservedData."""
+    starts = data.indptr[rows].astype(np.int64)
+    counts = data.indptr[rows + 1].astype(np.int64) - starts
+    indptr = np.zeros(rows.shape[0] + 1, dtype=data.indptr.dtype)
+    np.cumsum(counts, out=indptr[1:])
+    take = np.repeat(starts - indptr[:-1], counts) + np.arange(indptr[-1])
+    return ObservedData(data.data[take], data.indices[take], indptr, data.n_features,
+                        copy=False)
+
+
+def row_entries(data, rows):
+    """(columns, values) of each of the given rows, as a list of pairs of copies."""
+    out = []
+    for row in np.asarray(rows).tolist():
+        start, stop = data.indptr[row], data.indptr[row + 1]
+        out.append((np.array(data.indices[start:stop]), np.array(data.data[start:stop])))
+    return out
+
+
+def dense_rows(entries, fill):
+    """Rows given as (columns, values) pairs, dense, missing entries from ``fill``."""
+    out = np.empty((len(entries), np.shape(fill)[0]))
+    for out_row, (columns, values) in zip(out, entries):
+        out_row[:] = fill
+        out_row[columns] = values
+    return out
+
+
+def entry_values(data, rows, cols):
+    """Values of ``data`` at (rows, cols), and a mask of those observed."""
+    keys = row_of_entry(data).astype(np.int64) * data.n_features + data.indices
+    order = np.argsort(keys, kind="stable")
+    keys = keys[order]
+    query = rows.astype(np.int64) * data.n_features + cols
+    where = np.minimum(np.searchsorted(keys, query), max(keys.shape[0] - 1, 0))
+    found = keys[where] == query if keys.shape[0] else np.zeros(query.shape, bool)
+    values = data.data[order[where]] if keys.shape[0] else np.zeros(query.shape)
+    return values, found
+
+
+# ---------------------------------------------------------------------------
+# sums over the observed entries
+# ---------------------------------------------------------------------------
+
+# Observed entries per block of rows in the sums: their temporaries are
+# O(block), never O(nnz).
+_BLOCK_ENTRIES = 1 << 21
+
+
+def _block_csr(data, first, last, values):
+    start = data.indptr[first]
+    return sp.csr_matrix((values, data.indices[start:data.indptr[last]],
+                          data.indptr[first:last + 1] - start),
+                         shape=(last - first, data.n_features), copy=False)
+
+
+def _column_sums(data, entry_values_of):
+    """Per-column float64 sums of values given per observed entry.
+
+    ``entry_values_of(start, stop)`` returns the values of entries start..stop-1;
+    it is called on blocks of rows.
+    """
+    sums = np.zeros(data.n_features)
+    for first, last in row_blocks(data.indptr, _BLOCK_ENTRIES):
+        values = entry_values_of(data.indptr[first], data.indptr[last])
+        # A sparse product: much faster than np.bincount with weights.
+        sums += _block_csr(data, first, last, values).T @ np.ones(last - first)
+    return sums
+
+
+def column_sums(data):
+    """Per-column float64 sums of the observed values of ``data``."""
+    return _column_sums(data, lambda start, stop: data.data[start:stop].astype(np.float64))
+
+
+def column_counts(data):
+    """Number of observed entries of each column, as float64."""
+    counts = np.zeros(data.n_features)
+    # By blocks: np.bincount copies its input to intp.
+    for first, last in row_blocks(data.indptr, _BLOCK_ENTRIES):
+        counts += np.bincount(data.indices[data.indptr[first]:data.indptr[last]],
+                              minlength=data.n_features)
+    return counts
+
+
+def centred_column_sq(data, centres):
+    """Per centre and column i, the sum over observed x_ui of (x_ui - centre_i)^2.
+
+    Returns
+    -------
+    ndarray of shape (len(centres), n_features)
+    """
+    def squares_from(centre):
+        def squares(start, stop):
+            diff = data.data[start:stop] - centre[data.indices[start:stop]]
+            return np.square(diff, out=diff)
+        return squares
+    return np.stack([_column_sums(data, squares_from(centre)) for centre in centres])
+
+
+def cluster_sizes(data, labels, n_components):
+    """Rows with an observed entry in each cluster, float64 (n_components,)."""
+    seen = labels[np.diff(data.indptr) > 0]
+    return np.bincount(seen, minlength=n_components).astype(np.float64)
+
+
+def cluster_sums(data, labels, means, diag):
+    """Squared deviations of the observed entries from their cluster's mean.
+
+    Returns
+    -------
+    cluster_sq, counts : ndarray of shape (K,), or (K, d) if ``diag``
+        Sums of the squared deviations and numbers of entries, per cluster
+        (and column).
+    """
+    n_components, n_features = means.shape
+    cluster_sq = np.zeros((n_components, n_features) if diag else n_components)
+    counts = np.zeros_like(cluster_sq)
+    for first, last in row_blocks(data.indptr, _BLOCK_ENTRIES):
+        start, stop = data.indptr[first], data.indptr[last]
+        entry_labels = np.repeat(labels[first:last], np.diff(data.indptr[first:last + 1]))
+        columns = data.indices[start:stop]
+        sq = np.square(data.data[start:stop] - means[entry_labels, columns])
+        if diag:
+            cells = entry_labels * n_features + columns
+            size = n_components * n_features
+            cluster_sq += np.bincount(cells, weights=sq, minlength=size).reshape(
+                n_components, n_features)
+            counts += np.bincount(cells, minlength=size).reshape(n_components, n_features)
+        else:
+            cluster_sq += np.bincount(entry_labels, weights=sq, minlength=n_components)
+            counts += np.bincount(entry_labels, minlength=n_components)
+    return cluster_sq, counts

@@ -62,9 +62,9 @@ def _bar(fraction):
 class FitProgress:
     """Shows the EM iterations of a :class:`~fastem.GaussianMixture` fit.
 
-    Set an instance as the estimator's ``_progress`` attribute: the
-    estimator calls it at the start of each restart and calls what it
-    returns after each EM iteration.
+    Pass an instance as the ``progress`` argument of
+    :meth:`~fastem.GaussianMixture.fit`: the estimator calls it at the start
+    of each restart and calls what it returns after each EM iteration.
 
     The bar measures the way to convergence, not a share of ``max_iter``:
     EM stops when the relative change of the log-likelihood falls to

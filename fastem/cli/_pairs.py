@@ -7,21 +7,17 @@ user comes from that user's ratings of items the model knows, and a user
 with none of them gets the mixture weights as posterior.
 """
 
-import re
 from typing import NamedTuple
 
 import numpy as np
 import scipy.sparse as sp
 
-from ._data import as_observed
+from .. import as_observed
+from .._text import (UTF8_BOM, decode, detect_delimiter, is_number, parse_int,
+                        show_line, split_fields)
 
 __all__ = ["Pairs", "read_pairs", "IdIndex", "model_column_index", "user_ratings",
            "predict_pairs"]
-
-_INT_ID = re.compile(r"[+-]?[0-9]+")
-_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
-# Tried in this order on the first line, as fastem.io does for triples.
-_DELIMITERS = ("::", "\t", ",", ";")
 
 
 class Pairs(NamedTuple):
@@ -32,16 +28,7 @@ class Pairs(NamedTuple):
 
 
 def _split(line, delimiter):
-    return [field.strip() for field in (line.split(delimiter) if delimiter
-                                        else line.split())]
-
-
-def _is_number(text):
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return "_" not in text
+    return [field.strip() for field in split_fields(line, delimiter)]
 
 
 def read_pairs(path, is_known):
@@ -76,20 +63,16 @@ def read_pairs(path, is_known):
     """
     with open(path, "rb") as f:
         raw = f.read()
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        text = raw.decode("latin-1")  # as fastem.io reads ids that are not UTF-8
-    lines = text.removeprefix("\ufeff").splitlines()
+    lines = decode(raw.removeprefix(UTF8_BOM)).splitlines()
     numbered = [(k, line) for k, line in enumerate(lines, 1) if line.strip()]
     if not numbered:
         raise ValueError(f"{path}: the file holds no (user, item) pair")
     first = numbered[0][1]
-    delimiter = next((d for d in _DELIMITERS if d in first), None)
+    delimiter = detect_delimiter(first)
     fields = _split(first, delimiter)
     rating = fields[2] if len(fields) >= 3 else ""
     if rating:
-        header = not _is_number(rating)
+        header = not is_number(rating)
     else:
         header = len(fields) >= 2 and not is_known(fields[0], fields[1])
     users, items = [], []
@@ -97,7 +80,7 @@ def read_pairs(path, is_known):
         fields = _split(line, delimiter)
         if len(fields) < 2 or not fields[0] or not fields[1]:
             raise ValueError(f"{path}, line {number}: expected 'user item [rating]', "
-                             f"got {line.strip()[:80]!r}")
+                             f"got {show_line(line.strip())}")
         users.append(fields[0])
         items.append(fields[1])
     if not users:
@@ -124,11 +107,7 @@ class IdIndex:
 
     def key(self, text):
         """The lookup key of a text id (None if it cannot be a label)."""
-        if not self.integer:
-            return text
-        if _INT_ID.fullmatch(text) and _INT64_MIN <= int(text) <= _INT64_MAX:
-            return int(text)
-        return None
+        return parse_int(text) if self.integer else text
 
     def __contains__(self, text):
         return self.position.get(self.key(text)) is not None
