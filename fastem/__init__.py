@@ -10,8 +10,9 @@ The layers, each importing only those below it:
 3. the initialisations (``_init``);
 4. the data sources: in memory (``_memory``), on Dask (``fastem.dask``), and
    ``_input``, which turns any input into one;
-5. the estimators: :class:`GaussianMixture` (``mixture``) and the course's
-   modules (``fastem.course``), model files (``_persist``);
+5. the estimators: :class:`GaussianMixture` (``mixture``),
+   :class:`Recommender` (``recommender``), the course's modules
+   (``fastem.course``), model files (``_persist``, ``_loading``);
 6. model selection (``_selection``), rating files (``fastem.io``),
    synthetic data (``fastem.datasets``);
 7. the command line (``fastem.cli``).
@@ -21,11 +22,14 @@ from ._version import __version__
 from ._backend import backend_info
 from ._exceptions import ConvergenceWarning, ModelFileError, NotFittedError
 from ._observed import ObservedData, as_observed
-from .mixture import GaussianMixture, load
+from .mixture import GaussianMixture
+from .recommender import Recommender
+from ._loading import load
 from ._selection import select_n_components
 
 __all__ = [
     "GaussianMixture",
+    "Recommender",
     "load",
     "select_n_components",
     "ObservedData",

@@ -14,9 +14,14 @@ import warnings
 from . import _pure
 from ._validation import MAX_THREADS, check_n_threads
 
-__all__ = ["get_backend", "backend_info", "backend_name", "effective_n_threads"]
+__all__ = ["get_backend", "backend_info", "backend_name", "effective_n_threads",
+           "threads_for", "ENTRIES_PER_THREAD"]
 
 _ENV_VAR = "FASTEM_BACKEND"
+# Observed entries below which one more thread does not pay: a pass over
+# fewer costs well under a millisecond, less than waking and joining a thread
+# (and far less than waiting for a core another process holds).
+ENTRIES_PER_THREAD = 250_000
 _default = None
 
 
@@ -94,6 +99,18 @@ def effective_n_threads(n_threads, module):
         # OMP_NUM_THREADS may ask for more; beyond the bound it is not honoured.
         return min(max(1, int(module.max_threads())), MAX_THREADS)
     return check_n_threads(n_threads)
+
+
+def threads_for(n_entries, n_threads=None, backend=None):
+    """Threads for passes over ``n_entries`` observed entries.
+
+    ``n_threads`` given: that many. None: every core, but no more than one
+    thread per ``ENTRIES_PER_THREAD`` entries (at least one).
+    """
+    module = get_backend(backend)
+    if n_threads is not None:
+        return effective_n_threads(n_threads, module)
+    return min(effective_n_threads(None, module), max(1, n_entries // ENTRIES_PER_THREAD))
 
 
 def backend_info(backend=None):

@@ -4,6 +4,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from ._backend import threads_for
 from ._em import run_em as _run_em
 from ._observed import (ObservedData, centred_column_sq, cluster_sizes, cluster_sums,
                         column_counts, column_sums, dense_rows, row_entries)
@@ -23,7 +24,9 @@ class InMemorySource(DataSource):
     data : ObservedData of shape (n_samples, n_features)
     backend : {None, 'cython', 'python'}, default=None
     n_threads : int or None, default=None
-        Kernel threads; None: the backend's default.
+        Kernel threads; None: the backend's default, at most one per
+        ``fastem._backend.ENTRIES_PER_THREAD`` observed entries (a small
+        matrix runs on one thread).
 
     Attributes
     ----------
@@ -38,7 +41,7 @@ class InMemorySource(DataSource):
             raise TypeError(f"InMemorySource takes ObservedData, got {type(data).__name__}")
         self.data = data
         self.backend = backend
-        self.n_threads = n_threads
+        self.n_threads = threads_for(data.nnz, n_threads, backend)
         self.n_samples, self.n_features = data.shape
         self.nnz = data.nnz
         self.dtype = data.data.dtype

@@ -35,7 +35,8 @@ import numpy as np
 from ._exceptions import ModelFileError
 from ._validation import COVARIANCE_TYPES, Params, check_params
 
-__all__ = ["FORMAT", "FORMAT_VERSION", "ModelFileError", "write_model", "read_model"]
+__all__ = ["FORMAT", "FORMAT_VERSION", "MEMBERS", "write_model", "write_members",
+           "read_archive", "read_model", "validated_model", "labels_array"]
 
 FORMAT = "fastem.GaussianMixture"
 FORMAT_VERSION = 1
@@ -43,6 +44,8 @@ _REQUIRED = ("format", "format_version", "fastem_version", "settings",
              "covariance_type", "weights", "means", "variances", "fit_info")
 _LABELS = ("row_labels", "column_labels")
 INITIAL = ("weights_init", "means_init", "variances_init")
+# Settings whose value may be an array: members of their own, not JSON.
+ARRAY_SETTINGS = INITIAL + ("mean_prior",)
 
 
 def labels_array(labels, name, length=None):
@@ -73,7 +76,7 @@ def write_model(file, *, settings, weights, means, variances, fit_info, fastem_v
     """Write a model archive to ``file`` (a path or a binary file object).
 
     ``settings`` is a dict of JSON values; ``initial`` maps names in
-    ``INITIAL`` to arrays. A path gets no ``.npz`` suffix added: the file is
+    ``ARRAY_SETTINGS`` to arrays. A path gets no ``.npz`` suffix added: the file is
     written where named.
     """
     members = {
@@ -94,6 +97,11 @@ def write_model(file, *, settings, weights, means, variances, fit_info, fastem_v
     if column_labels is not None:
         members["column_labels"] = labels_array(column_labels, "column_labels",
                                                 members["means"].shape[1])
+    write_members(file, members)
+
+
+def write_members(file, members):
+    """Write plain arrays as a compressed ``.npz`` archive, at the name given."""
     if isinstance(file, (str, bytes)) or hasattr(file, "__fspath__"):
         # np.savez would append ".npz" to a path; an open file keeps its name.
         with open(file, "wb") as handle:
@@ -102,34 +110,40 @@ def write_model(file, *, settings, weights, means, variances, fit_info, fastem_v
         np.savez_compressed(file, **members)
 
 
-def read_model(file):
-    """Read and validate a model archive.
+def read_archive(file, names_of):
+    """The format and the members of a fastem archive, read without pickle.
+
+    Parameters
+    ----------
+    file : str, path-like or binary file object
+    names_of : callable
+        ``names_of(format)`` gives the names of the members to read for a
+        file of that format (the others are not read), or None to refuse it.
 
     Returns
     -------
-    dict
-        ``settings`` (dict), ``fastem_version`` (str), ``weights``, ``means``,
-        ``variances`` (float64 arrays), ``fit_info`` (dict), ``row_labels``
-        and ``column_labels`` (arrays or None), ``initial`` (dict of the
-        arrays of ``INITIAL`` present).
+    format : str
+    members : dict of str to ndarray
 
     Raises
     ------
     ModelFileError
-        If the file is not a fastem model archive, is damaged, was written by
-        a newer format version, or holds inconsistent arrays.
+        If the file is not a fastem archive or cannot be read.
     """
     try:
         archive = np.load(file, allow_pickle=False)
         if not hasattr(archive, "files"):
             raise ModelFileError(f"{file!r} holds a single .npy array, not a model file")
         with archive:
-            missing = [name for name in _REQUIRED if name not in archive.files]
-            if missing:
+            if "format" not in archive.files:
+                raise ModelFileError(f"{file!r} is not a fastem model file: it lacks "
+                                     "['format']")
+            file_format = _scalar_str({"format": archive["format"]}, "format")
+            names = names_of(file_format)
+            if names is None:
                 raise ModelFileError(
-                    f"{file!r} is not a fastem model file: it lacks {missing}")
-            members = {name: archive[name] for name in archive.files
-                       if name in _REQUIRED or name in _LABELS or name in INITIAL}
+                    f"not a fastem model file (format {file_format!r})")
+            members = {name: archive[name] for name in archive.files if name in names}
     except (ModelFileError, FileNotFoundError):
         raise
     except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError, zlib.error,
@@ -141,7 +155,32 @@ def read_model(file):
         raise ModelFileError(
             f"cannot read {file!r} as a fastem model file ({type(exc).__name__}: "
             f"{exc})") from exc
-    return _validated(members)
+    return file_format, members
+
+
+MEMBERS = _REQUIRED + _LABELS + ARRAY_SETTINGS
+
+
+def read_model(file):
+    """Read and validate a model archive.
+
+    Returns
+    -------
+    dict
+        ``settings`` (dict), ``fastem_version`` (str), ``weights``, ``means``,
+        ``variances`` (float64 arrays), ``fit_info`` (dict), ``row_labels``
+        and ``column_labels`` (arrays or None), ``initial`` (dict of the
+        arrays of ``ARRAY_SETTINGS`` present).
+
+    Raises
+    ------
+    ModelFileError
+        If the file is not a fastem model archive, is damaged, was written by
+        a newer format version, or holds inconsistent arrays.
+    """
+    _, members = read_archive(file, lambda file_format: MEMBERS)
+    return validated_model(members)
+
 
 
 def _scalar_str(members, name):
@@ -151,7 +190,11 @@ def _scalar_str(members, name):
     return str(value)
 
 
-def _validated(members):
+def validated_model(members):
+    """The content of a GaussianMixture file from its members (see :func:`read_model`)."""
+    missing = [name for name in _REQUIRED if name not in members]
+    if missing:
+        raise ModelFileError(f"not a fastem model file: it lacks {missing}")
     if _scalar_str(members, "format") != FORMAT:
         raise ModelFileError(
             f"not a fastem model file (format {str(members['format'])!r})")
@@ -205,8 +248,8 @@ def _validated(members):
             raise ModelFileError(f"invalid {name} in model file: {exc}") from exc
     initial = {}
     initial_shapes = {"weights_init": weights.shape, "means_init": means.shape,
-                      "variances_init": variances.shape}
-    for name in INITIAL:
+                      "variances_init": variances.shape, "mean_prior": (n_features,)}
+    for name in ARRAY_SETTINGS:
         if name in members:
             if members[name].dtype.kind != "f" or not np.isfinite(members[name]).all():
                 raise ModelFileError(f"model file member {name!r} must hold finite floats")

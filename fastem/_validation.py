@@ -18,7 +18,8 @@ __all__ = [
     "MAX_THREADS", "COVARIANCE_TYPES", "INIT_METHODS", "BACKENDS", "SETTINGS",
     "Params", "Settings", "is_int", "is_real", "invalid",
     "check_n_components", "check_covariance_type", "check_tol", "check_max_iter",
-    "check_n_init", "check_init_params", "check_min_variance", "check_missing_values",
+    "check_n_init", "check_init_params", "check_min_variance", "check_mean_prior_strength",
+    "check_mean_prior", "check_fixed_variance", "check_missing_values",
     "check_random_state", "check_bool", "check_n_threads", "check_backend",
     "check_verbose", "check_fraction", "check_params", "check_initial", "check_fit_data",
     "value_dtype", "index_dtype",
@@ -113,6 +114,36 @@ def check_min_variance(value):
     return float(value)
 
 
+def check_mean_prior_strength(value):
+    """The strength of the prior on the means: a float >= 0 (0: no prior)."""
+    _require(is_real(value) and 0 <= value < math.inf, "mean_prior_strength", value,
+             "use a strength >= 0 (0: the course's maximum-likelihood means)")
+    return float(value)
+
+
+def check_mean_prior(value):
+    """The prior mean: a finite float, or a finite 1-D array (one per column)."""
+    if is_real(value):
+        _require(math.isfinite(value), "mean_prior", value,
+                 "use a finite number or an array of one per column")
+        return float(value)
+    try:
+        array = np.array(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        array = None
+    _require(array is not None and array.ndim == 1 and array.size >= 1
+             and np.isfinite(array).all(), "mean_prior", value,
+             "use a finite number or an array of one per column")
+    return array
+
+
+def check_fixed_variance(value):
+    """None (variances fitted) or the variance every component keeps: a float > 0."""
+    _require(value is None or (is_real(value) and 0 < value < math.inf), "fixed_variance",
+             value, "use None (variances fitted) or a variance > 0")
+    return None if value is None else float(value)
+
+
 def check_missing_values(value):
     _require(value is None or is_real(value), "missing_values", value,
              "use a number, np.nan, or None (nothing missing)")
@@ -168,6 +199,9 @@ SETTINGS = {
     "n_init": check_n_init,
     "init_params": check_init_params,
     "min_variance": check_min_variance,
+    "mean_prior_strength": check_mean_prior_strength,
+    "mean_prior": check_mean_prior,
+    "fixed_variance": check_fixed_variance,
     "missing_values": check_missing_values,
     "warm_start": lambda value: check_bool(value, "warm_start"),
     "n_threads": check_n_threads,

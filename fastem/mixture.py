@@ -17,7 +17,7 @@ import warnings
 import numpy as np
 
 from . import _persist
-from ._em import run_em
+from ._em import MeanPrior, run_em
 from ._exceptions import ConvergenceWarning, ModelFileError, not_fitted_error
 from ._init import initial_params
 from ._input import as_source
@@ -25,7 +25,7 @@ from ._predictions import COMPLETED, LABELS, POSTERIORS, ROW_LOGLIK
 from ._validation import Params, Settings, check_fit_data, check_initial, is_int, is_real
 from ._version import __version__
 
-__all__ = ["GaussianMixture", "load"]
+__all__ = ["GaussianMixture", "load", "model_from_content"]
 
 
 # ---------------------------------------------------------------------------
@@ -128,6 +128,21 @@ class GaussianMixture:
         Floor of every variance after each M-step (the course's value; 0
         turns it off). A mean coordinate (diag: and its variance) moves only
         where its soft count reaches 1, as in the course.
+    mean_prior_strength : float, default=0.0
+        MAP fitting (docs/model.md, section 8): a Normal prior on each mean
+        coordinate, ``mu[j, i] ~ N(mean_prior[i], var_j / strength)``, so the
+        M-step's mean is ``(sum_u post x + strength * mean_prior) / (sum_u
+        post + strength)`` over the rows observing the column, in every
+        column (a column nobody observed gets the prior mean). It replaces
+        the course's "soft count >= 1" rule and makes many components safe
+        on sparse data. 0: no prior (the course's rule).
+    mean_prior : float or array-like of shape (n_features,), default=0.0
+        The prior mean of every component (used with a strength > 0).
+    fixed_variance : float or None, default=None
+        A variance every component keeps, shared and held fixed through EM
+        (spherical and diag alike; ``min_variance`` does not apply to it).
+        It acts as a temperature: fitted variances make the posteriors of
+        rows with many entries one-hot. None: variances are fitted.
     missing_values : float or None, default=np.nan
         Marker of missing entries in dense input (NaN matches NaN); None:
         nothing is missing. Ignored for sparse input.
@@ -207,6 +222,7 @@ class GaussianMixture:
 
     def __init__(self, n_components=1, *, covariance_type="spherical", tol=1e-6,
                  max_iter=1000, n_init=1, init_params="k-means++", min_variance=0.25,
+                 mean_prior_strength=0.0, mean_prior=0.0, fixed_variance=None,
                  missing_values=np.nan, weights_init=None, means_init=None,
                  variances_init=None, random_state=None, warm_start=False,
                  n_threads=None, backend=None, verbose=0):
@@ -217,6 +233,9 @@ class GaussianMixture:
         self.n_init = n_init
         self.init_params = init_params
         self.min_variance = min_variance
+        self.mean_prior_strength = mean_prior_strength
+        self.mean_prior = mean_prior
+        self.fixed_variance = fixed_variance
         self.missing_values = missing_values
         self.weights_init = weights_init
         self.means_init = means_init
@@ -371,9 +390,16 @@ class GaussianMixture:
             starts = [None]
         else:
             starts = range(settings.n_init)
+        prior = None
+        if settings.mean_prior_strength > 0:
+            mean = settings.mean_prior
+            if np.ndim(mean):
+                mean = check_initial(mean, (d,), "mean_prior")
+            prior = MeanPrior(settings.mean_prior_strength, mean)
         best = None
         for restart in starts:
-            result = self._run_restart(source, settings, restart, len(starts), progress)
+            result = self._run_restart(source, settings, restart, len(starts), progress,
+                                       prior)
             if best is None or result.log_likelihood > best.log_likelihood:
                 best, best_restart = result, restart
         if settings.verbose >= 2 and len(starts) > 1:
@@ -420,9 +446,11 @@ class GaussianMixture:
             variances = check_initial(self.variances_init, shape, "variances_init")
         if self.weights_init is not None:
             weights = check_initial(self.weights_init, (K,), "weights_init")
+        if settings.fixed_variance is not None:
+            variances = np.full(np.shape(variances), settings.fixed_variance)
         return Params(means, variances, weights)
 
-    def _run_restart(self, source, settings, restart, n_restarts, progress):
+    def _run_restart(self, source, settings, restart, n_restarts, progress, prior):
         continuing = restart is None
         label = "warm start" if continuing else f"restart {restart + 1}/{n_restarts}"
         callback = None if progress is None else progress(restart, n_restarts)
@@ -435,7 +463,8 @@ class GaussianMixture:
         if settings.verbose >= 1:
             callback = _IterationLog(f"[{label}] " if n_restarts > 1 else "")
         result = run_em(source, params, tol=settings.tol, max_iter=settings.max_iter,
-                        min_variance=settings.min_variance, callback=callback)
+                        min_variance=settings.min_variance, prior=prior,
+                        fixed_variance=settings.fixed_variance, callback=callback)
         if settings.verbose >= 2:
             status = "converged" if result.converged else "not converged"
             _log(f"{label}: log-likelihood {result.log_likelihood:.12g}, "
@@ -634,6 +663,8 @@ class GaussianMixture:
             raise not_fitted_error(type(self).__name__, "save")
         params = self.get_params()
         initial = {name: params.pop(name) for name in _persist.INITIAL}
+        if np.ndim(params["mean_prior"]):  # an array: a member of its own
+            initial["mean_prior"] = params.pop("mean_prior")
         initial = {name: value for name, value in initial.items() if value is not None}
         settings = {name: _plain(value) for name, value in params.items()}
         if isinstance(self.random_state, np.random.RandomState):
@@ -694,7 +725,11 @@ def load(path):
         If the file is not a fastem model file, is damaged, has inconsistent
         shapes, or was written in a newer format.
     """
-    content = _persist.read_model(path)
+    return model_from_content(_persist.read_model(path))
+
+
+def model_from_content(content):
+    """A fitted GaussianMixture from the validated content of its file."""
     settings = content["settings"]
     valid = GaussianMixture._param_names()
     # The initial arrays are members of their own, checked by read_model.
@@ -703,6 +738,9 @@ def load(path):
         raise ModelFileError(
             f"model file has settings this fastem does not know: {unknown}; "
             "upgrade fastem")
+    twice = sorted(set(settings) & set(content["initial"]))
+    if twice:
+        raise ModelFileError(f"model file holds {twice} both as settings and as arrays")
     if settings.get("covariance_type", content["covariance_type"]) != \
             content["covariance_type"]:
         raise ModelFileError("model file settings disagree on covariance_type")

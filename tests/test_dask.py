@@ -224,6 +224,18 @@ def test_triples_dataframe_directly(client, ratings):
                     rtol=1e-12)
 
 
+@pytest.mark.parametrize("covariance_type", ["spherical", "diag"])
+def test_map_options_on_blocks(client, ratings, covariance_type):
+    # The prior and the fixed variance enter the M-step on the client: the
+    # blocks' passes are the same.
+    X = da.from_array(ratings, chunks=(150, -1), asarray=False)
+    settings = dict(covariance_type=covariance_type, mean_prior_strength=6.0,
+                    mean_prior=2.5, fixed_variance=1.1)
+    got = _fit(X, **settings)
+    _assert_same_fit(got, _fit(ratings, **settings))
+    assert_array_equal(got.variances_, 1.1)
+
+
 def test_restarts_and_float32(client, ratings):
     data32 = ratings.astype(np.float32)
     X = da.from_array(data32, chunks=(130, -1), asarray=False)

@@ -1,4 +1,4 @@
-"""The ``fastem`` command: fit, predict, evaluate, select, demo, bench.
+"""The ``fastem`` command: fit, predict, recommend, evaluate, select, demo, bench.
 
 Every error is one line on stderr, ``fastem: error: ...``, with exit status
 1 (2 for a bad command line, 130 when interrupted), never a traceback.
@@ -12,14 +12,16 @@ Modules
     :func:`main`: parse, run the command, report a failure in one line.
 ``_parser``
     The argument parser, its option groups and argument types.
-``_cmd_fit``, ``_cmd_predict``, ``_cmd_evaluate``, ``_cmd_select``, ``_cmd_bench``
+``_cmd_fit``, ``_cmd_predict``, ``_cmd_recommend``, ``_cmd_evaluate``,
+``_cmd_select``, ``_cmd_bench``
     The commands (``_cmd_evaluate`` runs evaluate and demo).
 ``_shared``
     The steps several commands share.
 ``_output``, ``_format``
     Output files, error messages and exit statuses; the layout of reports.
-``_pairs``, ``_evaluate``, ``_bench``, ``_progress``
-    What the commands compute and show: predictions of (user, item) pairs
+``_pairs``, ``_recommend``, ``_evaluate``, ``_bench``, ``_progress``
+    What the commands compute and show: a mixture's predictions of (user,
+    item) pairs in raw ids, a recommender's predictions and recommendations
     in raw ids, hold-out scores and baselines, the timing of one EM
     iteration, the progress of a fit.
 """

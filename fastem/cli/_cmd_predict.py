@@ -1,14 +1,19 @@
-"""``fastem predict``: predict the ratings of (user, item) pairs, or complete a matrix."""
+"""``fastem predict``: predict the ratings of (user, item) pairs, or complete a matrix.
+
+A recommender predicts every pair (:mod:`._recommend`); a mixture, the pairs of
+the items it knows (:mod:`._pairs`), or the whole matrix with ``--fill``.
+"""
 
 import sys
 from pathlib import Path
 
 import numpy as np
 
-from .. import load
+from .. import Recommender, load
 from ._format import count
 from ._output import CommandError, atomic_output, check_output, warn
 from ._pairs import IdIndex, model_column_index, predict_pairs, read_pairs
+from ._recommend import predict_recommender
 from ._shared import load_ratings
 
 __all__ = ["run", "MAX_FILL_ENTRIES"]
@@ -37,18 +42,22 @@ def run(args):
     model = _load_model(args.model)
     if args.threads is not None:
         model.n_threads = args.threads
+    recommender = isinstance(model, Recommender)
     if args.fill:
+        if recommender:
+            raise CommandError(f"{args.model} holds a recommender; --fill needs a "
+                               "mixture model ('fastem fit --model mixture'): predict "
+                               "pairs instead")
         return _fill(model, args, report)
     ratings = load_ratings(args.ratings, args.ratings_format)
+    if recommender:
+        return _predict_recommender(model, ratings, args, report)
     columns = model_column_index(model)
     users = IdIndex(ratings.row_labels)
 
     pairs = read_pairs(args.data, lambda user, item: user in users or item in columns)
     predicted, info = predict_pairs(model, ratings, pairs)
-    with atomic_output(args.output, args.force) as handle:
-        handle.write("user\titem\tpredicted_rating\n")
-        handle.writelines(f"{user}\t{item}\t{value:.6g}\n"
-                          for user, item, value in zip(pairs.users, pairs.items, predicted))
+    _write_predictions(args, pairs, predicted)
     unknown = info["unknown_items"]
     if unknown:
         n_pairs = int(np.isnan(predicted).sum())
@@ -64,6 +73,43 @@ def run(args):
               f"{count(n_users, 'user')} ({info['users_without_ratings']:,} without "
               f"ratings in {args.ratings}: predicted from the mixture weights) -> "
               f"{args.output}", file=report)
+    return 0
+
+
+def _write_predictions(args, pairs, predicted):
+    with atomic_output(args.output, args.force) as handle:
+        handle.write("user\titem\tpredicted_rating\n")
+        handle.writelines(f"{user}\t{item}\t{value:.6g}\n"
+                          for user, item, value in zip(pairs.users, pairs.items, predicted))
+
+
+def _predict_recommender(model, ratings, args, report):
+    """Predict the pairs of DATA with a recommender, folding in its new users."""
+    users, model_users = IdIndex(ratings.row_labels), IdIndex(model.user_ids_)
+    items = IdIndex(model.item_ids_)
+    pairs = read_pairs(args.data, lambda user, item: (user in users or user in model_users
+                                                      or item in items))
+    predicted, info = predict_recommender(model, ratings, pairs)
+    _write_predictions(args, pairs, predicted)
+    unknown = info["unknown_items"]
+    if unknown:
+        warn(f"the model does not know {count(len(unknown), 'item')} of {args.data} "
+             f"(first: {unknown[0]!r}), in {count(info['unknown_item_pairs'], 'pair')}: "
+             "predicted from the mean rating and the user's offset alone")
+    if info["dropped_ratings"]:
+        warn(f"{count(info['dropped_ratings'], 'rating')} in {args.ratings} of items "
+             "the model does not know were left out of the fold-in")
+    if not args.quiet:
+        n_users = len(set(pairs.users))
+        print(f"predicted {count(len(pairs.users), 'pair')} of {count(n_users, 'user')} "
+              f"-> {args.output}", file=report)
+        new = info["unknown_users"]
+        if new:
+            print(f"{count(len(new), 'user')} of {args.data} not in the model: "
+                  f"{info['folded_users']:,} folded in from their ratings in "
+                  f"{args.ratings}, {info['cold_users']:,} without ratings there "
+                  "(predicted from the item offsets and the mixture weights)",
+                  file=report)
     return 0
 
 

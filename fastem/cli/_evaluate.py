@@ -1,9 +1,11 @@
 """Hold-out evaluation: fit on part of the ratings, score the rest, with baselines.
 
-A random share of the observed ratings is held out, the mixture is fitted
-on the others, and every held-out rating is predicted by its posterior mean
-given the ratings of its user that were kept. Three baselines, fitted on the
-same kept ratings, give the scale:
+A random share of the observed ratings is held out, and the models are
+fitted on the others: the plain mixture predicts every held-out rating by
+its posterior mean given the ratings of its user that were kept; the
+recommender (:class:`~fastem.Recommender`), fitted on the same kept ratings
+with the row and column numbers as ids, by its own prediction. Three
+baselines, fitted on the same kept ratings, give the scale:
 
 - the global mean of the ratings;
 - the mean rating of the item (the global mean for an item with no kept
@@ -14,7 +16,8 @@ same kept ratings, give the scale:
   ``b_u = sum_i (r_ui - mean - b_i) / (10 + n_u)``, where n_i and n_u count
   the kept ratings of the item and of the user.
 
-No prediction is clipped to the rating scale.
+No prediction but the recommender's is clipped; the recommender clips its
+own to the range of the kept ratings.
 """
 
 import math
@@ -26,7 +29,7 @@ import numpy as np
 from .._selection import heldout_log_likelihood, split_entries
 
 __all__ = ["HeldOut", "Evaluation", "split_ratings", "baseline_predictions",
-           "evaluate_holdout", "rmse", "mae"]
+           "evaluate_holdout", "mixture_name", "recommender_name", "rmse", "mae"]
 
 # Shrinkage of the item and user biases, in ratings (Koren's lambda_2, lambda_3).
 ITEM_BIAS_SHRINKAGE = 25.0
@@ -59,7 +62,11 @@ class Evaluation(NamedTuple):
     fit_seconds : float
     heldout_log_likelihood : float
         Log-likelihood of the held-out ratings given the kept ones, per
-        held-out rating (nats).
+        held-out rating (nats), under ``model``.
+    recommender : Recommender or None
+        Fitted on ``train``, when one was given.
+    recommender_seconds : float
+        The time of its fit (NaN without one).
     """
 
     model: object
@@ -69,6 +76,8 @@ class Evaluation(NamedTuple):
     scores: list
     fit_seconds: float
     heldout_log_likelihood: float
+    recommender: object = None
+    recommender_seconds: float = math.nan
 
 
 def split_ratings(data, test_fraction, seed):
@@ -170,8 +179,24 @@ def mae(predicted, actual):
     return float(np.mean(np.abs(np.asarray(predicted, np.float64) - actual)))
 
 
-def evaluate_holdout(data, model, test_fraction, seed, *, progress=None):
-    """Fit ``model`` on a random part of the ratings and score the rest.
+def _close(progress):
+    if progress is not None and hasattr(progress, "close"):
+        progress.close()
+
+
+def mixture_name(model):
+    """The name of a plain mixture's row in the table: 'Gaussian mixture (K = 2)'."""
+    return f"Gaussian mixture (K = {model.n_components})"
+
+
+def recommender_name(model):
+    """The name of a recommender's row in the table: 'recommender (K = 8)'."""
+    return f"recommender (K = {model.n_components})"
+
+
+def evaluate_holdout(data, model, test_fraction, seed, *, progress=None, recommender=None,
+                     recommender_progress=None):
+    """Fit ``model`` (and ``recommender``) on a random part of the ratings, score the rest.
 
     Parameters
     ----------
@@ -184,22 +209,48 @@ def evaluate_holdout(data, model, test_fraction, seed, *, progress=None):
     seed : int or None
         Seed of the split.
     progress : callable, optional
-        Follows the fit: passed to ``model.fit(train, progress=progress)``.
+        Follows the fit: passed to ``model.fit(train, progress=progress)``,
+        and closed after it when it has a ``close`` method.
+    recommender : Recommender, optional
+        Unfitted; fitted here on the kept ratings after ``model``, and
+        scored in the last row.
+    recommender_progress : callable, optional
+        Makes the ``progress`` argument of the recommender's fit; called
+        just before that fit.
 
     Returns
     -------
     Evaluation
+        The rows: the global mean, the item mean, the user + item biases,
+        the mixture, then the recommender.
     """
     train, heldout = split_ratings(data, test_fraction, seed)
     start = time.perf_counter()
-    model.fit(train, progress=progress)
+    try:
+        model.fit(train, progress=progress)
+    finally:
+        _close(progress)
     fit_seconds = time.perf_counter() - start
+    recommender_seconds = math.nan
+    if recommender is not None:
+        follow = recommender_progress() if recommender_progress is not None else None
+        start = time.perf_counter()
+        try:
+            # Fitted without ids: its ids are the row and column numbers.
+            recommender.fit(train, progress=follow)
+        finally:
+            _close(follow)
+        recommender_seconds = time.perf_counter() - start
     predictions = baseline_predictions(train, heldout.rows, heldout.cols)
-    name = f"Gaussian mixture (K = {model.n_components})"
     # The held-out entries are missing from train, so these are posterior means.
-    predictions[name] = model.predict_entries(train, heldout.rows, heldout.cols)
+    predictions[mixture_name(model)] = model.predict_entries(train, heldout.rows,
+                                                             heldout.cols)
+    if recommender is not None:
+        predictions[recommender_name(recommender)] = recommender.predict(heldout.rows,
+                                                                         heldout.cols)
     actual = heldout.values.astype(np.float64)
     scores = [(method, rmse(guess, actual), mae(guess, actual))
               for method, guess in predictions.items()]
     loglik = heldout_log_likelihood(model, data, train) / actual.shape[0]
-    return Evaluation(model, train, heldout, predictions, scores, fit_seconds, loglik)
+    return Evaluation(model, train, heldout, predictions, scores, fit_seconds, loglik,
+                      recommender, recommender_seconds)

@@ -4,7 +4,8 @@ import os
 import sys
 import warnings
 
-from . import _cmd_bench, _cmd_evaluate, _cmd_fit, _cmd_predict, _cmd_select
+from . import (_cmd_bench, _cmd_evaluate, _cmd_fit, _cmd_predict, _cmd_recommend,
+               _cmd_select)
 from ._output import (EXIT_BROKEN_PIPE, EXIT_ERROR, EXIT_INTERRUPTED, EXIT_USAGE,
                       error_message, warn)
 from ._parser import build_parser, parse_arguments
@@ -16,6 +17,7 @@ __all__ = ["main", "COMMANDS"]
 COMMANDS = {
     "fit": _cmd_fit.run,
     "predict": _cmd_predict.run,
+    "recommend": _cmd_recommend.run,
     "evaluate": _cmd_evaluate.run_evaluate,
     "select": _cmd_select.run,
     "demo": _cmd_evaluate.run_demo,

@@ -1,10 +1,12 @@
-"""Predictions in the user's own ids: read (user, item) pairs, map them, predict.
+"""A mixture's predictions in the user's own ids: read (user, item) pairs, map them,
+predict.
 
-A fitted model knows its items by the column labels stored in its file (the
-ids the loader read); the column number of an id is its position there. A
-user is known by the ratings given with ``--ratings``: the posterior of a
+A fitted mixture knows its items by the column labels stored in its file
+(the ids the loader read); the column number of an id is its position there.
+A user is known by the ratings given with ``--ratings``: the posterior of a
 user comes from that user's ratings of items the model knows, and a user
-with none of them gets the mixture weights as posterior.
+with none of them gets the mixture weights as posterior. (A recommender's
+predictions are :mod:`._recommend`'s; they read their pairs here too.)
 """
 
 from typing import NamedTuple

@@ -1,16 +1,19 @@
 """Progress of the command line's fits, on stderr.
 
 On a terminal a single line is redrawn in place: a bar, the iteration, the
-log-likelihood and its change. Elsewhere (a log file, a pipe) plain lines
-are written instead: one when a restart ends, and one every few seconds
-during a long restart.
+log-likelihood and its change (a mixture), or the steps done (a
+recommender). Elsewhere (a log file, a pipe) plain lines are written
+instead: one when a restart (or a recommender's part) ends, and one every
+few seconds during a long one.
 """
 
 import math
 import shutil
 import time
 
-__all__ = ["FitProgress", "StepProgress", "end_line"]
+from ._format import count
+
+__all__ = ["FitProgress", "RecommenderProgress", "StepProgress", "end_line"]
 
 _BAR_WIDTH = 16
 # Redraws on a terminal at most this often; more only costs time.
@@ -45,11 +48,15 @@ class _Line:
         self.drawn = True
         _Line.unfinished = self
 
-    def print(self, text):
+    def clear(self):
         if self.drawn:
             self.stream.write("\r" + " " * (shutil.get_terminal_size().columns - 1) + "\r")
+            self.stream.flush()
             self.drawn = False
             _Line.unfinished = None
+
+    def print(self, text):
+        self.clear()
         self.stream.write(text + "\n")
         self.stream.flush()
 
@@ -150,6 +157,66 @@ class FitProgress:
         self.line.print(f"{self.name}: {self.iteration} {iterations}, log-likelihood "
                         f"{self.log_likelihood:.10g}, {seconds:.2f} s")
         self.name = None
+
+
+class RecommenderProgress:
+    """Shows the steps of a :class:`~fastem.Recommender` fit.
+
+    Pass an instance as the ``progress`` argument of
+    :meth:`~fastem.Recommender.fit`, which calls it as
+    ``progress(step, n_steps, label)`` after the offsets (label
+    ``'offsets'``) and after each fit of a side (``'users 3'``: the users'
+    mixture, restart 3). Create it just before the fit: its clock starts
+    then.
+
+    A summary line ends each part: the offsets, then each side's restarts.
+    On a terminal a bar of the steps done is redrawn in between; elsewhere a
+    plain line is written every few seconds during a long part.
+
+    Parameters
+    ----------
+    stream : file object
+        Where to write (stderr).
+    n_restarts : int
+        The estimator's ``n_restarts``.
+    interactive : bool or None, default=None
+        Redraw one line in place (a terminal) or write plain lines; None
+        asks the stream.
+    """
+
+    _PARTS = {"offsets": "offsets", "users": "users' mixtures",
+              "items": "items' mixtures"}
+
+    def __init__(self, stream, *, n_restarts, interactive=None):
+        self.line = _Line(stream, interactive)
+        self.n_restarts = n_restarts
+        self.start = self.part_start = self.last_line = time.perf_counter()
+        if self.line.interactive:
+            self.line.draw(f"recommender {_bar(0.0)} offsets")
+
+    def __call__(self, step, n_steps, label):
+        """Record that step ``step`` of ``n_steps`` (1-based), ``label``, has ended."""
+        now = time.perf_counter()
+        part, _, number = label.rpartition(" ")
+        if not number.isdigit():
+            part, number = label, ""
+        name = self._PARTS.get(part, part)
+        restart = int(number) if number else None
+        if restart is None or restart >= self.n_restarts:
+            restarts = "" if restart is None else f"{count(restart, 'restart')}, "
+            self.line.print(f"recommender, {name}: {restarts}{now - self.part_start:.2f} s")
+            self.part_start = self.last_line = now
+        elif not self.line.interactive and now - self.last_line >= _PLAIN_SECONDS:
+            self.line.print(f"recommender, {name}: restart {restart}/{self.n_restarts}, "
+                            f"{now - self.part_start:.1f} s")
+            self.last_line = now
+        if self.line.interactive and step < n_steps:
+            self.line.draw(f"recommender {_bar(step / n_steps)} step {step}/{n_steps} "
+                           f"({label} done), {now - self.start:.1f} s")
+
+    def close(self):
+        """Clear the redrawn line, if one is left (the fit stopped early)."""
+        self.line.clear()
 
 
 class StepProgress:

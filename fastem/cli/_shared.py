@@ -1,15 +1,16 @@
-"""Steps the commands share: read the ratings, make the estimator, summarise a fit."""
+"""Steps the commands share: read the ratings, make the estimators, summarise a fit."""
 
 import sys
 from pathlib import Path
 
-from .. import GaussianMixture
+from .. import GaussianMixture, Recommender
 from .. import io as rating_io
 from ._format import count
 from ._output import CommandError
-from ._progress import FitProgress
+from ._progress import FitProgress, RecommenderProgress
 
-__all__ = ["load_ratings", "describe", "check_k", "make_model", "fit_line"]
+__all__ = ["load_ratings", "describe", "check_k", "make_model", "fit_line",
+           "make_recommender", "recommender_progress", "recommender_line"]
 
 
 def load_ratings(path, format):
@@ -69,4 +70,39 @@ def fit_line(model, seconds, what="fitted"):
     restarts = f"{model.n_init} restarts" if model.n_init > 1 else "1 restart"
     return (f"{what} K = {model.n_components} ({model.covariance_type}, {restarts}, "
             f"seed {model.random_state}): {count(model.n_iter_, 'iteration')} ({status}), "
+            f"{seconds:.2f} s")
+
+
+def make_recommender(args, n_components=8, n_restarts=10, sides="both"):
+    """The recommender of the options: --seed and --threads, else the defaults.
+
+    Returns
+    -------
+    Recommender
+        Unfitted.
+    """
+    return Recommender(n_components, sides=sides, n_restarts=n_restarts,
+                       random_state=args.seed, n_threads=args.threads)
+
+
+def recommender_progress(args, model):
+    """The progress display of a recommender fit, or None with ``--quiet``.
+
+    Make it just before ``model.fit(X, progress=...)`` (its clock starts
+    then), and close it after.
+    """
+    if args.quiet:
+        return None
+    return RecommenderProgress(sys.stderr, n_restarts=model.n_restarts)
+
+
+_SIDES = {"both": "mixtures of the users and of the items",
+          "users": "a mixture of the users", "items": "a mixture of the items"}
+
+
+def recommender_line(model, seconds, what="fitted the recommender"):
+    """The one-line summary of a recommender fit: K, sides, restarts, seed, time."""
+    each = " each" if model.sides == "both" else ""
+    return (f"{what} (offsets and {_SIDES[model.sides]}, K = {model.n_components}, "
+            f"{count(model.n_restarts, 'restart')}{each}, seed {model.random_state}): "
             f"{seconds:.2f} s")
