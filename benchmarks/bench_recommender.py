@@ -17,8 +17,6 @@ import argparse
 import time
 from pathlib import Path
 
-import numpy as np
-
 from _common import (append_markdown, current_rss_mb, markdown_table, parse_count,
                      print_header, process_peak_rss_mb, reset_peak_rss)
 

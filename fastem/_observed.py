@@ -15,6 +15,7 @@ import scipy.sparse as sp
 from ._validation import FLOAT_DTYPES, index_dtype, value_dtype
 
 __all__ = ["ObservedData", "as_observed", "sparse_as_csr", "empty_observed", "row_blocks",
+           "sort_entries",
            "row_of_entry", "row_subset", "row_entries", "dense_rows", "entry_values", "column_sums",
            "column_counts", "centred_column_sq", "cluster_sizes", "cluster_sums"]
 
@@ -405,6 +406,25 @@ def empty_observed(n_samples, n_features, dtype):
 # ---------------------------------------------------------------------------
 # rows and entries
 # ---------------------------------------------------------------------------
+
+def sort_entries(rows, cols, values):
+    """Entries given as (row, column, value) sorted by row then column.
+
+    Returns
+    -------
+    rows, cols, values : ndarray
+        Sorted.
+    n_repeated : int
+        Entries whose (row, column) pair is that of the entry before them.
+    first : int
+        Position, in the sorted arrays, of the first such pair (-1 with none).
+    """
+    order = np.lexsort((cols, rows))
+    rows, cols, values = rows[order], cols[order], values[order]
+    repeated = (rows[1:] == rows[:-1]) & (cols[1:] == cols[:-1])
+    n_repeated = int(repeated.sum())
+    return rows, cols, values, n_repeated, int(np.argmax(repeated)) if n_repeated else -1
+
 
 def row_of_entry(data):
     """The row of each observed entry, (nnz,) intp."""

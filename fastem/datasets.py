@@ -105,7 +105,7 @@ def make_ratings(n_users, n_items, n_ratings, *, n_groups=12, random_state=0,
     ``clip(round(mean + b_u + e), 1, 5)`` with ``b_u ~ N(0, user_sd^2)`` and
     ``e ~ N(0, noise_sd^2)``. Real rating sets look more like a few weak
     tastes on top of strong user and item offsets (``fastem demo`` uses
-    ``n_groups=4, user_sd=0.45, taste_sd=0.45, noise_sd=0.85``).
+    ``n_groups=4, user_sd=0.5, taste_sd=0.25, noise_sd=0.8``).
 
     Cost: time O(n_ratings log n_ratings) and a peak of about 30 bytes per
     rating (the result itself takes 12 in float64 with int32 indices). On

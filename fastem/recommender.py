@@ -19,7 +19,7 @@ import scipy.sparse as sp
 
 from ._exceptions import ModelFileError, not_fitted_error
 from ._input import as_source
-from ._observed import ObservedData, as_observed, row_of_entry
+from ._observed import ObservedData, as_observed, row_blocks, row_of_entry, sort_entries
 from ._pass import estep
 from ._persist import labels_array, write_members
 from ._validation import (Params, check_fraction, check_n_components, check_n_threads,
@@ -53,9 +53,11 @@ class Scores(NamedTuple):
 class _Side(NamedTuple):
     """The mixtures of one side, one per restart, and their rows' posteriors.
 
-    ``weights`` (R, K), ``means`` (R, K, n_columns), ``variance`` (the fixed
-    one, a float) and ``factors`` (n_rows, R, K), float32: the posteriors of
-    the training rows under each restart's final parameters.
+    ``weights`` (R, K), ``means`` (R, K, n_columns), float32, ``variance``
+    (the fixed one, a float) and ``factors`` (n_rows, R, K), float32: the
+    posteriors of the training rows under each restart's final parameters.
+    float32 halves the memory of the large arrays; predictions are summed in
+    float64.
     """
 
     weights: np.ndarray
@@ -71,7 +73,7 @@ class _Side(NamedTuple):
         for start in range(0, rows.shape[0], step):
             r, c = rows[start:start + step], cols[start:start + step]
             # sum_r sum_j post_r[row, j] * means_r[j, col], over the restarts.
-            means = self.means[:, :, c]  # (R, K, m)
+            means = self.means[:, :, c].astype(np.float64)  # (R, K, m)
             out[start:start + step] = np.einsum("mrk,rkm->m", self.factors[r], means)
         return out / n_restarts
 
@@ -268,11 +270,10 @@ class Recommender:
         n_users, n_items = data.shape
         self.user_ids_ = _ids(user_ids, n_users, "user_ids")
         self.item_ids_ = _ids(item_ids, n_items, "item_ids")
-        self._fit_data(data, progress)
-        # The training ratings' pattern: what recommend() leaves out by default.
-        self._training_pattern = sp.csr_matrix(
-            (np.ones(data.nnz, dtype=np.int8), data.indices, data.indptr), shape=data.shape)
-        return self
+        # Handed over, not kept here: the fit frees the ratings once it can.
+        holder = [data]
+        del data
+        return self._fit_data(holder.pop(), progress)
 
     def fit_triples(self, users, items, ratings, *, progress=None):
         """Fit to (user, item, rating) triples with ids of any kind.
@@ -360,19 +361,27 @@ class Recommender:
         return self.fit(X, user_ids=user_ids, item_ids=item_ids, progress=progress)
 
     def _fit_data(self, data, progress):
+        """Fit everything to ``data`` (ObservedData), one side at a time.
+
+        The fit keeps no second copy of the ratings: once the offsets are
+        known, the residuals replace them, and the items' side reads them
+        transposed once the users' side is done.
+        """
         start = time.perf_counter()
-        rows = row_of_entry(data)
-        cols = data.indices.astype(np.intp)
-        values = data.data
+        shape, indices, indptr = data.shape, data.indices, data.indptr
         self.n_ratings_ = int(data.nnz)
-        self.rating_range_ = (float(values.min()), float(values.max()))
-        self.global_mean_ = float(values.mean())
+        self.rating_range_ = (float(data.data.min()), float(data.data.max()))
+        self.global_mean_ = float(data.data.mean())
         self.user_bias_, self.item_bias_ = _biases(
-            rows, cols, values - self.global_mean_, data.shape, self.user_bias_strength,
-            self.item_bias_strength, self.bias_sweeps)
-        residuals = values - self.global_mean_ - self.user_bias_[rows] - self.item_bias_[cols]
-        self.residual_variance_ = float(np.mean(residuals * residuals))
+            data, self.global_mean_, self.user_bias_strength, self.item_bias_strength,
+            self.bias_sweeps)
+        residuals = _residuals(data, self.global_mean_, self.user_bias_, self.item_bias_)
+        del data  # the ratings themselves are not needed any more
+        self.residual_variance_ = float(np.dot(residuals, residuals) / residuals.shape[0])
         variance = max(self.variance_scale * self.residual_variance_, 1e-12)
+        # The training ratings' pattern: what recommend() leaves out by default.
+        self._training_pattern = sp.csr_matrix(
+            (np.ones(indices.shape[0], dtype=np.int8), indices, indptr), shape=shape)
         sides = ("users", "items") if self.sides == "both" else (self.sides,)
         n_steps = 1 + len(sides) * self.n_restarts
         if progress is not None:
@@ -383,12 +392,16 @@ class Recommender:
         step = 1
         for side in sides:
             if side == "users":
-                matrix = ObservedData(residuals, data.indices, data.indptr, data.n_features,
-                                      copy=False)
+                matrix = ObservedData(residuals, indices, indptr, shape[1], copy=False)
             else:
-                matrix = as_observed(sp.csr_matrix(
-                    (residuals, (cols, rows)), shape=(data.n_features, data.n_samples)))
+                # The transposed residuals (CSC of the users' CSR), replacing them.
+                by_item = sp.csr_matrix((residuals, indices, indptr), shape=shape).tocsc()
+                del residuals
+                matrix = ObservedData(by_item.data, by_item.indices, by_item.indptr,
+                                      shape[0], copy=False)
+                del by_item
             fitted = self._fit_side(matrix, variance, side, step, n_steps, progress)
+            del matrix
             step += self.n_restarts
             setattr(self, f"{side}_", fitted)
         return self
@@ -396,7 +409,9 @@ class Recommender:
     def _fit_side(self, data, variance, side, step, n_steps, progress):
         n_components = min(self.n_components, data.n_samples)
         source = as_source(data, backend=self.backend, n_threads=self.n_threads)
-        weights, means, factors = [], [], []
+        weights = np.empty((self.n_restarts, n_components))
+        means = np.empty((self.n_restarts, n_components, data.n_features), dtype=np.float32)
+        factors = np.empty((data.n_samples, self.n_restarts, n_components), dtype=np.float32)
         for restart in range(self.n_restarts):
             start = time.perf_counter()
             seed = None if self.random_state is None else self.random_state + restart
@@ -406,15 +421,14 @@ class Recommender:
                 fixed_variance=variance, random_state=seed, n_threads=self.n_threads,
                 backend=self.backend)
             _fit_quietly(model, source)
-            weights.append(model.weights_)
-            means.append(model.means_)
-            factors.append(model.predict_proba(source).astype(np.float32))
+            weights[restart], means[restart] = model.weights_, model.means_
+            factors[:, restart] = model.predict_proba(source)
             self._log(f"{side}: restart {restart + 1}/{self.n_restarts}, "
                       f"{model.n_iter_} iterations ({time.perf_counter() - start:.2f} s)")
+            del model
             if progress is not None:
                 progress(step + restart + 1, n_steps, f"{side} {restart + 1}")
-        return _Side(np.stack(weights), np.stack(means), float(variance),
-                     np.stack(factors, axis=1))
+        return _Side(weights, means, float(variance), factors)
 
     def _log(self, message):
         if self.verbose:
@@ -730,31 +744,46 @@ def _triples(users, items, ratings):
 
 def _matrix(rows, cols, ratings, shape):
     """CSR of ratings at (rows, cols), refusing a pair given twice."""
-    order = np.lexsort((cols, rows))
-    rows, cols, ratings = rows[order], cols[order], ratings[order]
-    twice = (rows[1:] == rows[:-1]) & (cols[1:] == cols[:-1])
-    if twice.any():
-        k = int(np.argmax(twice))
-        raise ValueError(f"{int(twice.sum())} (user, item) pair(s) are given more than "
+    rows, cols, ratings, n_repeated, k = sort_entries(rows, cols, ratings)
+    if n_repeated:
+        raise ValueError(f"{n_repeated} (user, item) pair(s) are given more than "
                          f"once, the first at user index {rows[k]}, item index {cols[k]}; "
                          "keep one rating per pair")
     return sp.csr_matrix((ratings, (rows, cols)), shape=shape)
 
 
-def _biases(rows, cols, centred, shape, user_strength, item_strength, sweeps):
-    """Regularised offsets by alternating least squares from zero, items first."""
-    n_users, n_items = shape
-    user_counts = np.bincount(rows, minlength=n_users)
-    item_counts = np.bincount(cols, minlength=n_items)
-    user_bias = np.zeros(n_users)
-    item_bias = np.zeros(n_items)
-    for _ in range(sweeps):
-        item_bias = np.bincount(cols, centred - user_bias[rows], minlength=n_items) / (
-            item_strength + item_counts)
-        user_bias = np.bincount(rows, centred - item_bias[cols], minlength=n_users) / (
-            user_strength + user_counts)
+def _biases(data, mean, user_strength, item_strength, sweeps):
+    """Regularised offsets by alternating least squares from zero, items first.
+
+    Sparse products over the ratings: no temporary of one value per rating
+    beyond the pattern's ones.
+    """
+    ones = sp.csr_matrix((np.ones(data.nnz), data.indices, data.indptr), shape=data.shape)
+    ratings = sp.csr_matrix((data.data, data.indices, data.indptr), shape=data.shape)
+    user_counts = np.diff(data.indptr).astype(np.float64)
+    item_counts = np.asarray(ones.sum(axis=0)).ravel()
+    user_sums = ratings @ np.ones(data.n_features) - mean * user_counts
+    item_sums = ratings.T @ np.ones(data.n_samples) - mean * item_counts
+    user_bias = np.zeros(data.n_samples)
+    item_bias = np.zeros(data.n_features)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        for _ in range(sweeps):
+            item_bias = (item_sums - ones.T @ user_bias) / (item_strength + item_counts)
+            user_bias = (user_sums - ones @ item_bias) / (user_strength + user_counts)
     # A user or item with no rating and no regularisation gets 0, not NaN.
     return np.nan_to_num(user_bias), np.nan_to_num(item_bias)
+
+
+def _residuals(data, mean, user_bias, item_bias):
+    """``r - mean - b_u - b_i`` for every rating, computed by blocks of rows."""
+    out = np.empty(data.nnz)
+    for first, last in row_blocks(data.indptr, 1 << 20):
+        start, stop = data.indptr[first], data.indptr[last]
+        block = out[start:stop]
+        np.subtract(data.data[start:stop], mean, out=block)
+        block -= np.repeat(user_bias[first:last], np.diff(data.indptr[first:last + 1]))
+        block -= item_bias[data.indices[start:stop]]
+    return out
 
 
 def _fit_quietly(model, source):

@@ -548,7 +548,7 @@ def test_evaluate_progress_and_default_k(tmp_path, ratings_file):
     result = fastem_cli("evaluate", ratings_file, "--threads", 1, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     names = [row[0] for row in table_rows(result.stdout, "predictor of the held-out")]
-    assert names[3:] == ["Gaussian mixture (K = 2)", "recommender (K = 8)"]
+    assert names[3:] == ["Gaussian mixture (K = 8)", "recommender (K = 8)"]
     # Not a terminal: the mixture's line, then one line per part of the recommender.
     lines = result.stderr.splitlines()
     assert lines[0].startswith("EM: ")
@@ -634,10 +634,12 @@ def test_demo_as_in_the_readme(tmp_path):
             "offsets, 4 taste groups and a long tail of rarely rated items") in out
     rows = table_rows(out, "predictor of the held-out ratings")
     assert [row[0] for row in rows] == ["global mean", "item mean", "user + item biases",
-                                        "Gaussian mixture (K = 2)", "recommender (K = 8)"]
+                                        "Gaussian mixture (K = 8)", "recommender (K = 8)"]
     rmse = {row[0]: float(row[1]) for row in rows}
-    assert rmse["recommender (K = 8)"] < 0.87 < rmse["user + item biases"] < 0.92
-    assert rmse["user + item biases"] < rmse["item mean"] < rmse["global mean"]
+    # Ranked as on real ratings: the plain mixture behind the biases.
+    assert (rmse["recommender (K = 8)"] < 0.99 * rmse["user + item biases"]
+            < 0.99 * rmse["Gaussian mixture (K = 8)"])
+    assert rmse["Gaussian mixture (K = 8)"] < rmse["item mean"] < rmse["global mean"]
     # The rank column orders the predictors by RMSE, 1 the best.
     ranks = {row[0]: int(row[3]) for row in rows}
     assert sorted(ranks, key=ranks.get) == sorted(rmse, key=rmse.get)

@@ -21,7 +21,7 @@ __all__ = ["run_evaluate", "run_demo", "DEMO_RATINGS"]
 
 #: The options of ``make_ratings`` that make the demo's ratings look like real
 #: ones: strong user and item offsets, weaker tastes, noisy ratings.
-DEMO_RATINGS = {"user_sd": 0.45, "taste_sd": 0.45, "noise_sd": 0.85}
+DEMO_RATINGS = {"user_sd": 0.5, "taste_sd": 0.25, "noise_sd": 0.8}
 
 
 def _print_evaluation(evaluation, test_fraction, seed, rank=False):
@@ -49,13 +49,12 @@ def _evaluate(data, args, rank=False):
     """Fit on all but a held-out share of ``data`` with the options' models, and report."""
     model, progress = make_model(args, args.k)
     recommender = make_recommender(args)
-    follow = None
-    if not args.quiet:
-        def follow():
-            return RecommenderProgress(sys.stderr, n_restarts=recommender.n_restarts)
+    def follow():
+        return RecommenderProgress(sys.stderr, n_restarts=recommender.n_restarts)
+
     evaluation = evaluate_holdout(data, model, args.test_fraction, args.seed,
                                   progress=progress, recommender=recommender,
-                                  recommender_progress=follow)
+                                  recommender_progress=None if args.quiet else follow)
     _print_evaluation(evaluation, args.test_fraction, args.seed, rank)
     return evaluation
 

@@ -185,7 +185,7 @@ def _close(progress):
 
 
 def mixture_name(model):
-    """The name of a plain mixture's row in the table: 'Gaussian mixture (K = 2)'."""
+    """The name of a plain mixture's row in the table: 'Gaussian mixture (K = 8)'."""
     return f"Gaussian mixture (K = {model.n_components})"
 
 

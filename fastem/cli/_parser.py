@@ -380,8 +380,8 @@ def build_parser():
                             "score held-out ratings: the recommender, a mixture and "
                             "baselines", [data_options, _model_options(True)])
     evaluate.add_argument("data", metavar="DATA", help="the ratings file")
-    evaluate.add_argument("-k", "--k", type=_components, default=2, metavar="K",
-                          help="components of the plain mixture (default: %(default)s)")
+    evaluate.add_argument("-k", "--k", type=_components, default=8, metavar="K",
+                          help="components of the plain mixture (default: %(default)s, the recommender's)")
     evaluate.add_argument("--test-fraction", type=_fraction, default=0.1, metavar="F",
                           help="share of the ratings held out, each independently "
                                "(default: %(default)s)")
@@ -413,7 +413,7 @@ def build_parser():
                       metavar="N", help="ratings (default: %(default)s)")
     demo.add_argument("--groups", type=_groups, default=4, metavar="G",
                       help="planted taste groups (default: %(default)s)")
-    demo.add_argument("-k", "--k", type=_components, default=2, metavar="K",
+    demo.add_argument("-k", "--k", type=_components, default=8, metavar="K",
                       help="components of the plain mixture (default: %(default)s)")
     demo.add_argument("--test-fraction", type=_fraction, default=0.1, metavar="F",
                       help="share of the ratings held out (default: %(default)s)")

@@ -16,7 +16,7 @@ import dask.array as da
 import numpy as np
 import scipy.sparse as sp
 
-from .._observed import ObservedData, as_observed, empty_observed
+from .._observed import ObservedData, as_observed, empty_observed, sort_entries
 from .._source import DeferredInput
 from .._validation import index_dtype, value_dtype
 from ._scheduler import active_client
@@ -288,11 +288,8 @@ def _triples_block(frame, start, stop, names, n_features, dtype):
                          "a triple")
     # Rows, then columns, ascending: the same block whatever order the
     # shuffle delivered the triples in.
-    order = np.lexsort((cols, rows))
-    rows, cols, values = rows[order], cols[order], values[order]
-    repeated = (rows[1:] == rows[:-1]) & (cols[1:] == cols[:-1])
-    if repeated.any():
-        k = int(np.argmax(repeated))
+    rows, cols, values, n_repeated, k = sort_entries(rows, cols, values)
+    if n_repeated:
         raise ValueError(f"the pair ({row}={start + rows[k]}, {col}={cols[k]}) appears "
                          f"more than once; keep one value per pair (e.g. "
                          f"df.drop_duplicates([{row!r}, {col!r}]) or a groupby mean)")
