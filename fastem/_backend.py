@@ -6,6 +6,13 @@ compiled backend is used when it imports, else the pure one with a warning.
 The compiled kernels come in a portable build and, on x86-64, a build for CPUs
 with AVX2 and FMA, chosen at run time; ``FASTEM_SIMD=baseline`` forces the
 portable one.
+
+Fork: GNU OpenMP's thread pool does not survive ``os.fork``, and a threaded
+kernel in a child forked after threaded work would wait forever for threads
+that are not there. So a child forked after this process ran the compiled
+kernels on more than one thread runs them on one (and says so once, with a
+RuntimeWarning); the parent keeps its threads. Processes started with the
+'spawn' or 'forkserver' method have their own threads.
 """
 
 import os
@@ -23,6 +30,21 @@ _ENV_VAR = "FASTEM_BACKEND"
 # (and far less than waiting for a core another process holds).
 ENTRIES_PER_THREAD = 250_000
 _default = None
+# Whether this process has run compiled kernels on more than one thread, and
+# whether it is a child forked after that (see the module docstring).
+_threads_started = False
+_forked_after_threads = False
+
+
+def _after_fork_in_child():
+    global _forked_after_threads, _warned_fork
+    _forked_after_threads = _forked_after_threads or _threads_started
+    _warned_fork = False
+
+
+_warned_fork = False
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def _compiled():
@@ -94,11 +116,28 @@ def _simd(module):
 
 
 def effective_n_threads(n_threads, module):
-    """Resolve ``n_threads`` (None: the backend's default) to an int in [1, 1024]."""
+    """Resolve ``n_threads`` (None: the backend's default) to an int in [1, 1024].
+
+    1 in a child forked after threaded work (see the module docstring).
+    """
+    global _threads_started, _warned_fork
     if n_threads is None:
         # OMP_NUM_THREADS may ask for more; beyond the bound it is not honoured.
-        return min(max(1, int(module.max_threads())), MAX_THREADS)
-    return check_n_threads(n_threads)
+        n_threads = min(max(1, int(module.max_threads())), MAX_THREADS)
+    else:
+        n_threads = check_n_threads(n_threads)
+    if n_threads > 1 and module is not _pure and module.openmp_enabled:
+        if _forked_after_threads:
+            if not _warned_fork:
+                _warned_fork = True
+                warnings.warn(
+                    "fastem runs its kernels on one thread in this process: it was "
+                    "forked after threaded work, and OpenMP threads do not survive a "
+                    "fork (start worker processes with the 'spawn' or 'forkserver' "
+                    "method to keep them)", RuntimeWarning, stacklevel=3)
+            return 1
+        _threads_started = True
+    return n_threads
 
 
 def threads_for(n_entries, n_threads=None, backend=None):
