@@ -20,7 +20,8 @@ The layers, each importing only those below it:
 
 from ._version import __version__
 from ._backend import backend_info
-from ._exceptions import ConvergenceWarning, ModelFileError, NotFittedError
+from ._exceptions import (ConvergenceWarning, DuplicateRatingsWarning, ModelFileError,
+                          NotFittedError)
 from ._observed import ObservedData, as_observed
 from .mixture import GaussianMixture
 from .recommender import Recommender
@@ -35,6 +36,7 @@ __all__ = [
     "ObservedData",
     "as_observed",
     "ConvergenceWarning",
+    "DuplicateRatingsWarning",
     "NotFittedError",
     "ModelFileError",
     "backend_info",

@@ -2,11 +2,17 @@
 
 import sys
 
-__all__ = ["ConvergenceWarning", "NotFittedError", "ModelFileError", "not_fitted_error"]
+__all__ = ["ConvergenceWarning", "DuplicateRatingsWarning", "NotFittedError",
+           "ModelFileError", "not_fitted_error"]
 
 
 class ConvergenceWarning(UserWarning):
     """EM stopped at ``max_iter`` before meeting the ``tol`` criterion."""
+
+
+class DuplicateRatingsWarning(UserWarning):
+    """A rating file repeats (user, item) pairs and ``duplicates='last'`` dropped
+    all but the last rating of each (the message says how many)."""
 
 
 class NotFittedError(ValueError, AttributeError):

@@ -1,7 +1,15 @@
 """The observed entries of a partially observed matrix, in validated CSR form.
 
 Every kernel reads its data through an :class:`ObservedData`, whose arrays are
-checked once, here, so that compiled code can trust them. The sums and
+checked once, here, so that compiled code can trust them.
+
+Duplicates: a (row, column) pair is one observation. Input that stores a pair
+more than once (a sparse matrix not in canonical form, a file listing a
+(user, item) pair twice, Dask triples) is refused with a ValueError naming
+how many repeated entries there are and the first pair
+(:func:`repeated_pairs_error`); it is never summed. The rating-file loaders
+can instead keep the last rating of each pair (``duplicates='last'``), with a
+warning naming how many were dropped. The sums and
 look-ups over the observed entries of one matrix (column sums, rows, entry
 values) live here too, each computed in blocks of rows so that no temporary
 is O(nnz).
@@ -15,7 +23,7 @@ import scipy.sparse as sp
 from ._validation import FLOAT_DTYPES, index_dtype, value_dtype
 
 __all__ = ["ObservedData", "as_observed", "sparse_as_csr", "empty_observed", "row_blocks",
-           "sort_entries",
+           "sort_entries", "repeated_pairs", "repeated_pairs_error",
            "row_of_entry", "row_subset", "row_entries", "dense_rows", "entry_values", "column_sums",
            "column_counts", "centred_column_sq", "cluster_sizes", "cluster_sums"]
 
@@ -188,19 +196,29 @@ def _rows_sorted(indices, indptr):
     return True
 
 
+def repeated_pairs_error(n_repeated, row, col, what="X", fix=None, pair="(row, column)"):
+    """The ValueError of input that stores a (row, column) pair twice or more.
+
+    ``n_repeated`` entries repeat a pair stored before them; (``row``,
+    ``col``) is the first such pair, in the caller's terms (indices or ids).
+    """
+    fix = fix or ("keep one value per pair, e.g. the last: for a scipy matrix, "
+                  "rebuild it from de-duplicated (row, col, value) triples")
+    return ValueError(
+        f"{what} names the same {pair} pair twice or more: {n_repeated} "
+        f"repeated entr{'y' if n_repeated == 1 else 'ies'}, the first at ({row}, {col}); "
+        f"a pair is one observation, never summed: {fix}")
+
+
 def _check_no_duplicates(indices, indptr, n_features):
     # A repeated (row, column) pair has no meaning as an observation.
     if _rows_sorted(indices, indptr):
         return  # sorted rows (the usual case) cannot repeat a column
-    row_of_entry = np.repeat(
-        np.arange(indptr.shape[0] - 1, dtype=np.int64), np.diff(indptr)
-    )
-    keys = row_of_entry * n_features + indices
-    if np.unique(keys).shape[0] != keys.shape[0]:
-        raise ValueError(
-            "a row names the same column twice; sum or drop duplicate entries "
-            "first (scipy: X.sum_duplicates())"
-        )
+    rows = np.repeat(np.arange(indptr.shape[0] - 1, dtype=np.int64), np.diff(indptr))
+    rows, cols, _, n_repeated, first = sort_entries(rows, indices, indices)
+    if n_repeated:
+        raise repeated_pairs_error(n_repeated, int(rows[first]), int(cols[first]),
+                                   "the data")
 
 
 def as_observed(X, *, missing_values=np.nan, dtype=None):
@@ -344,15 +362,44 @@ def sparse_as_csr(X, fix=MALFORMED_MATRIX):
     return X.tocsr()
 
 
+def repeated_pairs(X, fix=MALFORMED_MATRIX):
+    """Repeated (row, column) pairs of a scipy.sparse matrix, its arrays checked first.
+
+    Returns
+    -------
+    n_repeated : int
+        Stored entries whose pair an earlier entry has (0: none).
+    row, col : int
+        The first repeated pair (-1, -1 with none).
+    """
+    if X.format == "coo":
+        # scipy's conversion of COO adds repeated pairs up: look before it.
+        _check_coo(X, fix)
+        coords = X.coords if hasattr(X, "coords") else (X.row, X.col)
+        rows, cols = np.asarray(coords[0]), np.asarray(coords[1])
+    else:
+        csr = sparse_as_csr(X, fix)
+        if csr.has_canonical_format:
+            return 0, -1, -1
+        rows = np.repeat(np.arange(csr.shape[0]), np.diff(csr.indptr))
+        cols = np.asarray(csr.indices)
+    rows, cols, _, n_repeated, first = sort_entries(rows, cols, cols)
+    if not n_repeated:
+        return 0, -1, -1
+    return n_repeated, int(rows[first]), int(cols[first])
+
+
 def _from_sparse(X, dtype):
     _check_2d(X.shape)
     _numbers_only(X.dtype)
     values_dtype = value_dtype(X.dtype, dtype)
+    n_repeated, row, col = repeated_pairs(X)
+    if n_repeated:
+        raise repeated_pairs_error(n_repeated, row, col)
     csr = sparse_as_csr(X)
     if not csr.has_canonical_format:
-        # scipy's own rule for duplicates: they are summed.
         csr = csr.copy()
-        csr.sum_duplicates()
+        csr.sort_indices()  # no repeated pair (checked above): canonical now
     indices, indptr = csr.indices, csr.indptr
     if indices.dtype != indptr.dtype:
         common = np.promote_types(indices.dtype, indptr.dtype)

@@ -7,6 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from numpy.testing import assert_array_equal
 
+import fastem
 from fastem import ObservedData, as_observed
 
 # 3 x 4, missing entries as NaN; row 1 has nothing observed, column 3 nothing either.
@@ -134,25 +135,42 @@ def test_sparse_explicit_zeros_are_observed():
     assert_same_observed(as_observed(X.tocoo()), obs)
 
 
-def test_sparse_coo_duplicates_are_summed_as_scipy_does():
-    rows = np.array([0, 0, 1, 0])
-    cols = np.array([1, 1, 0, 1])
-    values = np.array([1.0, 2.0, 4.0, -0.5])
-    coo = sp.coo_matrix((values, (rows, cols)), shape=(2, 2))
-    obs = as_observed(coo)
-    assert_array_equal(obs.data, [2.5, 4.0])
-    assert_array_equal(obs.indices, [1, 0])
-    assert_array_equal(obs.indptr, [0, 1, 2])
-    assert_array_equal(obs.to_csr().toarray(), coo.toarray())
+# (LIL and DOK cannot store a pair twice.)
+@pytest.mark.parametrize("fmt", ["coo", "csr", "csc", "bsr"])
+def test_repeated_pairs_are_refused_never_summed(fmt):
+    # Two ratings of 4 for one pair are not a rating of 8: a ValueError naming
+    # how many entries repeat a pair and the first of them.
+    rows = np.array([0, 0, 1, 0, 2])
+    cols = np.array([1, 1, 0, 1, 2])
+    values = np.array([4.0, 4.0, 4.0, 3.0, 1.0])
+    coo = sp.coo_matrix((values, (rows, cols)), shape=(3, 3))
+    if fmt == "coo":
+        X = coo
+    else:
+        # Built from its arrays: scipy keeps the repeated entries stored.
+        major, minor = (rows, cols) if fmt != "csc" else (cols, rows)
+        order = np.argsort(major, kind="stable")
+        indptr = np.concatenate([[0], np.cumsum(np.bincount(major, minlength=3))])
+        X = sp.csr_matrix((values[order], minor[order], indptr), shape=(3, 3))
+        X = X if fmt != "csc" else sp.csc_matrix((values[order], minor[order], indptr),
+                                                 shape=(3, 3))
+        if fmt == "bsr":
+            X = sp.bsr_matrix((values[order][:, None, None], minor[order], indptr),
+                              shape=(3, 3))
+    with pytest.raises(ValueError, match=r"twice or more: 2 repeated entries, the first "
+                                         r"at \(0, 1\); a pair is one observation"):
+        as_observed(X)
+    with pytest.raises(ValueError, match="never summed"):
+        fastem.GaussianMixture(1).fit(X)
 
 
-def test_sparse_csr_with_duplicates_and_unsorted_indices():
-    X = sp.csr_matrix((np.array([1.0, 2.0, 3.0]), np.array([2, 0, 2]), np.array([0, 3])),
+def test_sparse_csr_with_unsorted_indices():
+    X = sp.csr_matrix((np.array([1.0, 2.0, 3.0]), np.array([2, 0, 1]), np.array([0, 3])),
                       shape=(1, 3))
     before = (X.data.copy(), X.indices.copy())
     obs = as_observed(X)
-    assert_array_equal(obs.data, [2.0, 4.0])
-    assert_array_equal(obs.indices, [0, 2])
+    assert_array_equal(obs.data, [2.0, 3.0, 1.0])
+    assert_array_equal(obs.indices, [0, 1, 2])
     # the caller's matrix is not rearranged in place
     assert_array_equal(X.data, before[0])
     assert_array_equal(X.indices, before[1])

@@ -6,6 +6,7 @@ import scipy.io
 import scipy.sparse as sp
 from numpy.testing import assert_array_equal
 
+import fastem
 from fastem import ObservedData, as_observed
 from fastem.io import _triples as fio
 from fastem.io import (
@@ -230,13 +231,37 @@ def test_no_final_newline(tmp_path, monkeypatch, chunk):
     assert_array_equal(as_dense(data), [[5.0, np.nan], [3.0, 4.0]])
 
 
-def test_duplicates_keep_the_last_rating(tmp_path, monkeypatch):
+def test_duplicates_are_refused_or_the_last_rating_kept(tmp_path, monkeypatch):
     monkeypatch.setattr(fio, "_CHUNK_BYTES", 32)  # duplicates in different blocks
     path = tmp_path / "r.tsv"
     path.write_text("1\t1\t5\n2\t1\t3\n1\t1\t2\n1\t2\t4\n2\t1\t1\n1\t1\t0\n")
-    data = load_triples(path)
+    # Never a silent sum or choice: by default an error naming how many
+    # lines repeat a pair and the first pair, in the file's ids.
+    with pytest.raises(ValueError, match=r"same \(user, item\) pair twice or more: 3 "
+                                         r"repeated entries, the first at \(1, 1\)"):
+        load_triples(path)
+    with pytest.warns(fastem.DuplicateRatingsWarning, match="3 rating"):
+        data = load_triples(path, duplicates="last")
     assert_array_equal(as_dense(data), [[0.0, 4.0], [1.0, np.nan]])
     assert data.nnz == 3
+    with pytest.raises(ValueError, match="duplicates='first' is invalid"):
+        load_triples(path, duplicates="first")
+
+
+@pytest.mark.parametrize("kind", ["mtx", "npz"])
+def test_matrix_files_with_a_repeated_entry(tmp_path, kind):
+    coo = sp.coo_matrix((np.array([4.0, 4.0, 2.0]), (np.array([0, 0, 1]),
+                                                    np.array([1, 1, 0]))), shape=(2, 2))
+    path = tmp_path / f"r.{kind}"
+    if kind == "mtx":
+        scipy.io.mmwrite(str(path), coo)
+    else:
+        sp.save_npz(path, coo)
+    with pytest.raises(ValueError, match="1 repeated entry, the first at \\(0, 1\\)"):
+        load(path)
+    with pytest.warns(fastem.DuplicateRatingsWarning):
+        data = load(path, duplicates="last")
+    assert_array_equal(data.matrix.toarray(), [[0.0, 4.0], [2.0, 0.0]])
 
 
 def test_many_blocks_match_a_reference(tmp_path, monkeypatch):
@@ -254,9 +279,11 @@ def test_many_blocks_match_a_reference(tmp_path, monkeypatch):
     dense = np.full((row_labels.shape[0], col_labels.shape[0]), np.nan)
     for (u, i), r in expected.items():
         dense[np.searchsorted(row_labels, u), np.searchsorted(col_labels, i)] = r
-    whole = load_triples(path)
+    with pytest.warns(fastem.DuplicateRatingsWarning, match="388 rating"):
+        whole = load_triples(path, duplicates="last")
     monkeypatch.setattr(fio, "_CHUNK_BYTES", 1000)
-    blocks = load_triples(path)
+    with pytest.warns(fastem.DuplicateRatingsWarning, match="388 rating"):
+        blocks = load_triples(path, duplicates="last")
     for data in (whole, blocks):
         check(data, dense, row_labels, col_labels)
 

@@ -62,7 +62,7 @@ def _evaluate(data, args, rank=False):
 def run_evaluate(args):
     """Run ``fastem evaluate`` with the parsed ``args``; the exit status."""
     start = time.perf_counter()
-    ratings = load_ratings(args.data, args.format)
+    ratings = load_ratings(args.data, args.format, args.duplicates)
     print(f"read {describe(args.data, ratings)} ({time.perf_counter() - start:.2f} s)")
     check_k(args.k, ratings)
     _evaluate(ratings.to_observed(), args)

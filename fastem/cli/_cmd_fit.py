@@ -25,7 +25,7 @@ def run(args):
     output = args.output or default_output(args)
     check_output(output, args.force)
     start = time.perf_counter()
-    ratings = load_ratings(args.data, args.format)
+    ratings = load_ratings(args.data, args.format, args.duplicates)
     print(f"read {describe(args.data, ratings)} ({time.perf_counter() - start:.2f} s)")
     if args.model == "mixture":
         model = _fit_mixture(args, ratings)

@@ -49,7 +49,7 @@ def run(args):
                                "mixture model ('fastem fit --model mixture'): predict "
                                "pairs instead")
         return _fill(model, args, report)
-    ratings = load_ratings(args.ratings, args.ratings_format)
+    ratings = load_ratings(args.ratings, args.ratings_format, args.duplicates)
     if recommender:
         return _predict_recommender(model, ratings, args, report)
     columns = model_column_index(model)
@@ -114,7 +114,7 @@ def _predict_recommender(model, ratings, args, report):
 
 
 def _fill(model, args, report):
-    ratings = load_ratings(args.data, args.format)
+    ratings = load_ratings(args.data, args.format, args.duplicates)
     n_users, n_items = ratings.shape
     if n_items != model.n_features_in_:
         raise CommandError(f"{args.data} has {n_items:,} items (columns) but the model "

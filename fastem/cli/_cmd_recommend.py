@@ -34,7 +34,7 @@ def run(args):
     model = _load_recommender(args.model)
     if args.threads is not None:
         model.n_threads = args.threads
-    ratings = load_ratings(args.ratings, args.ratings_format)
+    ratings = load_ratings(args.ratings, args.ratings_format, args.duplicates)
     if args.users is not None:
         in_ratings, in_model = IdIndex(ratings.row_labels), IdIndex(model.user_ids_)
         texts = read_users(args.users, lambda user: user in in_ratings or user in in_model)

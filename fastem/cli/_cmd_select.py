@@ -54,7 +54,7 @@ def run(args):
     candidates = sorted(set(args.k))
     plot = _check_plot(args.plot, args.force) if args.plot else None
     start = time.perf_counter()
-    ratings = load_ratings(args.data, args.format)
+    ratings = load_ratings(args.data, args.format, args.duplicates)
     print(f"read {describe(args.data, ratings)} ({time.perf_counter() - start:.2f} s)")
     check_k(candidates[-1], ratings, "--k")
     data = ratings.to_observed()

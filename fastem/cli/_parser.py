@@ -184,7 +184,15 @@ def _data_options():
                         help="format of DATA (default: from the extension: .csv .tsv "
                              ".dat .data triples, .mtx Matrix Market, .npz scipy "
                              "sparse, .txt dense or triples by its first line)")
+    _add_duplicates(parent)
     return parent
+
+
+def _add_duplicates(command):
+    command.add_argument("--duplicates", choices=rating_io.DUPLICATES, default="error",
+                         help="a (user, item) pair on several lines: refuse the file "
+                              "(error) or keep its last rating, with a warning (last); "
+                              "default: %(default)s")
 
 
 # ---------------------------------------------------------------------------
@@ -307,6 +315,7 @@ def _add_ratings_file(command, text, required=False):
                          help="format of FILE (default: from the extension: .csv .tsv "
                               ".dat .data triples, .mtx Matrix Market, .npz scipy "
                               "sparse, .txt dense or triples by its first line)")
+    _add_duplicates(command)
 
 
 def build_parser():

@@ -13,8 +13,12 @@ __all__ = ["load_ratings", "describe", "check_k", "make_model", "fit_line",
            "make_recommender", "recommender_progress", "recommender_line"]
 
 
-def load_ratings(path, format):
-    """The ratings of ``path`` (fastem.io.load), refusing a file without any."""
+def load_ratings(path, format, duplicates="error"):
+    """The ratings of ``path`` (fastem.io.load), refusing a file without any.
+
+    ``duplicates``: the rule for a (user, item) pair on several lines (see
+    ``fastem.io.load_triples``).
+    """
     if Path(path).is_dir():
         raise CommandError(f"{path} is a folder, not a ratings file")
     suffix = Path(path).suffix.lower()
@@ -23,7 +27,7 @@ def load_ratings(path, format):
         raise CommandError(f"{path}: cannot tell the format from the extension "
                            f"{suffix or '(none)'!r}; pass --format "
                            f"{{{','.join(rating_io.FORMATS)}}}")
-    ratings = rating_io.load(path, format=format)
+    ratings = rating_io.load(path, format=format, duplicates=duplicates)
     if ratings.nnz == 0:
         raise CommandError(f"{path}: the file holds no rating")
     return ratings

@@ -211,6 +211,10 @@ class Triples(DeferredInput):
             # one >= its division.
             divisions = self.frame.set_index(row, npartitions=npartitions,
                                              shuffle_method=method).divisions
+            if any(d is None for d in divisions):
+                # Dask left them unknown (one partition, say): one block of
+                # every row.
+                divisions = (0, max(self.summary()[1], 0))
             self._divisions = tuple(math.ceil(d) for d in divisions)
         # Explicit divisions: the partitions are those recorded, even where
         # the quantiles, computed again, would come out differently.
@@ -291,7 +295,8 @@ def _triples_block(frame, start, stop, names, n_features, dtype):
     rows, cols, values, n_repeated, k = sort_entries(rows, cols, values)
     if n_repeated:
         raise ValueError(f"the pair ({row}={start + rows[k]}, {col}={cols[k]}) appears "
-                         f"more than once; keep one value per pair (e.g. "
+                         f"more than once ({n_repeated} repeated triple(s) in its block: a "
+                         f"pair is one observation, never summed); keep one value per pair (e.g. "
                          f"df.drop_duplicates([{row!r}, {col!r}]) or a groupby mean)")
     indices_dtype = index_dtype(rows.shape[0], n_features)
     indptr = np.zeros(n_rows + 1, dtype=indices_dtype)

@@ -40,7 +40,7 @@ lines in messages) are ``fastem._text``, shared with the command line.
 from ._dense import load_dense_text
 from ._formats import EXTENSIONS, FORMATS, load
 from ._matrix import load_matrix_market, load_npz
-from ._ratings import RatingData, to_observed
+from ._ratings import DUPLICATES, RatingData, to_observed
 from ._triples import load_triples
 
 __all__ = [
@@ -53,4 +53,5 @@ __all__ = [
     "load_npz",
     "FORMATS",
     "EXTENSIONS",
+    "DUPLICATES",
 ]

@@ -5,6 +5,7 @@ from types import MappingProxyType
 from ._dense import load_dense_text
 from ._files import existing_file
 from ._matrix import load_matrix_market, load_npz
+from ._ratings import check_duplicates_option
 from .._text import UTF8_BOM
 from ._triples import load_triples
 
@@ -34,7 +35,7 @@ _LOADERS = {
 _SNIFF_BYTES = 1 << 16
 
 
-def load(path, format=None, **kwargs):
+def load(path, format=None, *, duplicates="error", **kwargs):
     """Read a rating matrix, choosing the loader from the format or file name.
 
     Parameters
@@ -48,6 +49,10 @@ def load(path, format=None, **kwargs):
         non-blank line has more than 4 whitespace-separated fields, and triples
         otherwise (so a dense matrix of at most 4 columns needs
         ``format='dense'``).
+    duplicates : {'error', 'last'}, default='error'
+        A (user, item) pair stored twice or more: refused, or its last rating
+        kept with a warning (see :func:`load_triples`). Dense files cannot
+        repeat a pair.
     **kwargs
         Passed to the loader: :func:`load_dense_text`, :func:`load_triples`,
         :func:`load_matrix_market` or :func:`load_npz`.
@@ -78,6 +83,9 @@ def load(path, format=None, **kwargs):
         format = EXTENSIONS[suffix] or _sniff_txt(path)
     if format not in _LOADERS:
         raise ValueError(f"unknown format {format!r}; accepted: {FORMATS!r}")
+    check_duplicates_option(duplicates)
+    if format != "dense":
+        kwargs["duplicates"] = duplicates
     return _LOADERS[format](path, **kwargs)
 
 

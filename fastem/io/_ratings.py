@@ -1,14 +1,17 @@
 """What every loader returns: :class:`RatingData`, its CSR assembly, and its conversion."""
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
 
-from .._observed import as_observed
+from .._exceptions import DuplicateRatingsWarning
+from .._observed import as_observed, repeated_pairs_error
 from .._validation import index_dtype, value_dtype
 
-__all__ = ["RatingData", "to_observed", "rating_dtype", "build_csr", "csr_keep_last"]
+__all__ = ["RatingData", "to_observed", "rating_dtype", "build_csr", "csr_of_entries",
+           "DUPLICATES", "DuplicateRatingsWarning", "check_duplicates_option"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -101,8 +104,25 @@ def build_csr(values, indices, indptr, shape, dtype):
     )
 
 
-def csr_keep_last(rows, cols, values, shape, dtype):
-    """CSR matrix of the entries; of a repeated (row, col) the last one stays."""
+DUPLICATES = ("error", "last")
+
+
+def check_duplicates_option(duplicates):
+    """The loaders' ``duplicates`` option: 'error' or 'last'."""
+    if duplicates not in DUPLICATES:
+        raise ValueError(f"duplicates={duplicates!r} is invalid: use 'error' (refuse a "
+                         "(user, item) pair given twice) or 'last' (keep its last rating)")
+    return duplicates
+
+
+def csr_of_entries(rows, cols, values, shape, dtype, *, duplicates, path, labels):
+    """CSR matrix of the entries, by the rule for repeated (row, col) pairs.
+
+    ``duplicates='error'``: a ValueError naming how many entries repeat a pair
+    and the first pair, in ``labels`` (row ids, column ids). ``'last'``: the
+    last entry of each pair in file order stays, with a warning naming how
+    many were dropped.
+    """
     n_rows, n_cols = shape
     n = values.shape[0]
     # Keys row << col_bits | col order the entries as CSR does; shifts and
@@ -125,7 +145,19 @@ def csr_keep_last(rows, cols, values, shape, dtype):
         last = np.empty(n, dtype=bool)
         np.not_equal(keys[1:], keys[:-1], out=last[:-1])
         last[-1] = True
-        if not last.all():
+        n_dropped = int(n - np.count_nonzero(last))
+        if n_dropped:
+            if duplicates == "error":
+                first = int(np.argmin(last))
+                raise repeated_pairs_error(
+                    n_dropped, labels[0][keys[first] >> col_bits],
+                    labels[1][keys[first] & ((1 << col_bits) - 1)], what=str(path),
+                    fix="to keep the last rating of each pair (a later rating "
+                        "replaces an earlier one), pass duplicates='last' (on the command "
+                        "line: --duplicates last)", pair="(user, item)")
+            warnings.warn(f"{path}: {n_dropped} rating(s) repeat a (user, item) pair "
+                          "given before: the last rating of each pair was kept",
+                          DuplicateRatingsWarning, stacklevel=3)
             keys, order = keys[last], order[last]
         values = values[order]
     rows = keys >> col_bits

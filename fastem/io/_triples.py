@@ -8,7 +8,7 @@ import numpy as np
 
 from ._files import existing_file
 from ._ids import factorize_bytes, factorize_ints, has_empty_label, merge_labels
-from ._ratings import RatingData, csr_keep_last, rating_dtype
+from ._ratings import RatingData, check_duplicates_option, csr_of_entries, rating_dtype
 from .._text import (UNIT_SEPARATOR, UTF8_BOM, detect_delimiter, is_int, is_number,
                     show_line, split_fields)
 
@@ -24,7 +24,7 @@ _MAX_FIXED_WIDTH = 256
 
 
 def load_triples(path, delimiter=None, header=None, dtype=np.float64,
-                 columns=(0, 1, 2)):
+                 columns=(0, 1, 2), duplicates="error"):
     """Read ratings given one per line as ``user item rating [more fields]``.
 
     Parameters
@@ -44,6 +44,12 @@ def load_triples(path, delimiter=None, header=None, dtype=np.float64,
     columns : tuple of 3 int, default=(0, 1, 2)
         Positions of the user, item and rating fields; other fields (a
         timestamp, say) are ignored.
+    duplicates : {'error', 'last'}, default='error'
+        A (user, item) pair on more than one line: 'error' refuses the file
+        (a ValueError naming how many lines repeat a pair, and the first
+        pair); 'last' keeps the last line of each pair, as a later rating
+        replaces an earlier one, with a ``fastem.DuplicateRatingsWarning``
+        saying how many were dropped.
 
     Returns
     -------
@@ -69,8 +75,7 @@ def load_triples(path, delimiter=None, header=None, dtype=np.float64,
     UTF-8), in ascending code-point order. Users and items are typed
     independently.
 
-    **Duplicates.** When a (user, item) pair occurs more than once, the last
-    occurrence in the file wins, as a later rating replaces an earlier one.
+    **Duplicates.** A pair is one rating, never a sum: see ``duplicates``.
 
     **Speed.** The file is read in 64 MB blocks, each parsed by numpy's C
     parser (:func:`numpy.loadtxt`) into columns, so there is no Python
@@ -85,6 +90,7 @@ def load_triples(path, delimiter=None, header=None, dtype=np.float64,
     """
     path = existing_file(path)
     dtype = rating_dtype(dtype)
+    check_duplicates_option(duplicates)
     spec = _sniff_triples(path, delimiter, header, _check_columns(columns))
     try:
         users, items, ratings = _read_triples(path, spec, dtype, numeric=spec.numeric)
@@ -93,8 +99,9 @@ def load_triples(path, delimiter=None, header=None, dtype=np.float64,
         users, items, ratings = _read_triples(path, spec, dtype, numeric=False)
     row_labels, rows = users
     col_labels, cols = items
-    matrix = csr_keep_last(rows, cols, ratings,
-                           (row_labels.shape[0], col_labels.shape[0]), dtype)
+    matrix = csr_of_entries(rows, cols, ratings, (row_labels.shape[0], col_labels.shape[0]),
+                            dtype, duplicates=duplicates, path=path,
+                            labels=(row_labels, col_labels))
     return RatingData(matrix, row_labels, col_labels)
 
 
