@@ -8,7 +8,8 @@ from ._backend import threads_for
 from ._em import run_em as _run_em
 from ._observed import (ObservedData, centred_column_sq, cluster_sizes, cluster_sums,
                         column_counts, column_sums, dense_rows, row_entries)
-from ._pass import PassBuffers, estep, exact_sum, exact_to_float, sq_distances, total_loglik
+from ._pass import (PassBuffers, check_fit_memory, estep, exact_sum, exact_to_float,
+                    sq_distances, total_loglik)
 from ._predictions import completed_entries, entry_indices
 from ._source import Clustering, DataSource, Seeding
 from ._validation import Params, check_max_iter, check_n_threads, check_tol
@@ -48,6 +49,10 @@ class InMemorySource(DataSource):
         # Two reductions rather than np.abs: no temporary of nnz values.
         self.max_abs = float(max(data.data.max(), -data.data.min())) if data.nnz else 0.0
         self.buffers = None
+
+    def check_fit_memory(self, n_components, diag):
+        check_fit_memory(self.n_samples, self.n_features, n_components, diag=diag,
+                         backend=self.backend, n_threads=self.n_threads)
 
     def _buffers(self, n_components, diag):
         key = (n_components, self.n_features, diag, self.backend, self.n_threads)

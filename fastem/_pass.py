@@ -16,6 +16,7 @@ from ._validation import Params, check_params
 
 __all__ = [
     "COURSE_WEIGHT_FLOOR", "SufficientStats", "PassBuffers", "estep", "fused_pass",
+    "check_memory", "check_fit_memory", "available_memory",
     "sq_distances", "accumulate_stats", "make_workspace", "check_row_loglik",
     "log_weights", "exact_sum", "exact_to_float", "total_loglik",
 ]
@@ -87,6 +88,79 @@ def _check_data(X):
         raise TypeError("kernels take ObservedData; convert with fastem.as_observed")
 
 
+# Room for each OpenMP thread's stack and the allocator's own needs: a
+# request is refused when it would leave less than this per thread.
+_THREAD_MARGIN = 16 << 20
+
+
+def _meminfo_available():
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def _address_space_left():
+    """Bytes the process may still map under RLIMIT_AS (None: no limit known)."""
+    try:
+        import resource
+
+        limit = resource.getrlimit(resource.RLIMIT_AS)[0]
+        if limit == resource.RLIM_INFINITY:
+            return None
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmSize:"):
+                    return limit - int(line.split()[1]) * 1024
+    except (ImportError, OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def available_memory():
+    """Bytes that can still be allocated: the system's available memory, or what
+    RLIMIT_AS leaves the process, whichever is less; None where unknown."""
+    known = [value for value in (_meminfo_available(), _address_space_left())
+             if value is not None]
+    return min(known) if known else None
+
+
+def check_memory(nbytes, what, n_threads=1):
+    """Raise MemoryError before allocating ``nbytes`` that cannot fit.
+
+    ``what`` names the request in the message, which says what to change.
+    """
+    available = available_memory()
+    if available is None or nbytes + n_threads * _THREAD_MARGIN <= available:
+        return
+    raise MemoryError(
+        f"{what} need {nbytes / 2**20:,.0f} MB, but only {max(available, 0) / 2**20:,.0f} "
+        "MB of memory is available: use fewer components (n_components), fewer "
+        "threads (n_threads), float32 data, or fewer rows at a time")
+
+
+def check_fit_memory(n_samples, n_features, n_components, *, diag=False, backend=None,
+                     n_threads=None):
+    """Raise MemoryError unless a fit of these sizes can fit in memory.
+
+    Counts the arrays of K x d the parameters, statistics and M-step hold at
+    once (about six), the kernels' per-thread workspace and the n x K
+    posteriors, before any is made.
+    """
+    kernels = get_backend(backend)
+    n_threads = effective_n_threads(n_threads, kernels)
+    parameters = 8 * 6 * n_components * n_features * (2 if diag else 1)
+    workspace = 8 * kernels.workspace_size(n_components, n_features, n_threads, diag)
+    posteriors = 8 * n_samples * (n_components + 1)
+    check_memory(parameters + workspace + posteriors,
+                 f"a fit of {n_components} components to {n_samples:,} rows x "
+                 f"{n_features:,} columns on {n_threads} thread(s) would", n_threads)
+
+
 def log_weights(weights, weight_floor):
     with np.errstate(divide="ignore"):
         return np.log(weights + weight_floor)
@@ -112,6 +186,9 @@ def estep(X, params, *, weight_floor=COURSE_WEIGHT_FLOOR, backend=None,
     _check_data(X)
     params = check_params(params, X.n_features)
     n_components = params.means.shape[0]
+    if post is None:
+        check_memory(8 * X.n_samples * (n_components + 1),
+                     f"the posteriors of {X.n_samples:,} rows x {n_components} components")
     post = np.empty((X.n_samples, n_components)) if post is None else post
     row_loglik = np.empty(X.n_samples) if row_loglik is None else row_loglik
     _check_buffer(post, (X.n_samples, n_components), "post")
@@ -253,7 +330,13 @@ class PassBuffers:
                  n_threads=None):
         self.key = (n_components, n_features, diag, backend, n_threads)
         self.backend = backend
-        self.n_threads = effective_n_threads(n_threads, get_backend(backend))
+        kernels = get_backend(backend)
+        self.n_threads = effective_n_threads(n_threads, kernels)
+        stats_bytes = 8 * n_components * n_features * (3 if diag else 2)
+        check_memory(8 * kernels.workspace_size(n_components, n_features, self.n_threads,
+                                                diag) + stats_bytes,
+                     f"the pass buffers of {n_components} components x {n_features:,} "
+                     f"columns on {self.n_threads} thread(s)", self.n_threads)
         self.stats = SufficientStats(n_components, n_features, diag)
         self.workspace = make_workspace(n_components, n_features, diag=diag,
                                         backend=backend, n_threads=self.n_threads)
@@ -263,6 +346,10 @@ class PassBuffers:
 
     def _rows(self, n_samples):
         if n_samples > self._row_loglik.shape[0]:
+            n_components = self._post.shape[1]
+            check_memory(8 * n_samples * (n_components + 1),
+                         f"the posteriors of {n_samples:,} rows x {n_components} "
+                         "components", self.n_threads)
             self._post = np.empty((n_samples, self._post.shape[1]))
             self._row_loglik = np.empty(n_samples)
         # Leading rows of a C-contiguous array: C-contiguous views.

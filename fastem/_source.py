@@ -90,6 +90,13 @@ class DataSource(abc.ABC):
     def clustering(self, n_components):
         """The state of k-means iterations over these rows: a :class:`Clustering`."""
 
+    def check_fit_memory(self, n_components, diag):
+        """Raise MemoryError when a fit of ``n_components`` cannot fit in memory.
+
+        Where the passes run elsewhere (Dask workers) there is nothing to
+        check here: the default does nothing.
+        """
+
     def overall_variance(self):
         """Variance of all observed values (two passes); 1 where it is not positive."""
         # Positive fallback for degenerate data (a single value, no observed entry).

@@ -384,6 +384,7 @@ class GaussianMixture:
             raise ValueError(
                 f"n_components={settings.n_components} must be <= n_samples={n}, the "
                 "number of rows of X; lower n_components or pass more rows")
+        source.check_fit_memory(settings.n_components, settings.covariance_type == "diag")
         continuing = settings.warm_start and self.__sklearn_is_fitted__()
         if continuing:
             self._check_warm_start(settings, d)

@@ -4,7 +4,11 @@ regression fails instead of hanging the suite.
 - fork after threaded work (GNU OpenMP's threads do not survive ``os.fork``):
   children fit, predict and fill on one thread; the parent keeps its threads;
 - duplicate (row, column) entries: one rule everywhere (a ValueError naming
-  how many and the first pair), never a silent sum.
+  how many and the first pair), never a silent sum;
+- Ctrl-C: a KeyboardInterrupt within seconds, exit status 130 and no file
+  left by the command;
+- memory limits: a MemoryError naming the size before a request that cannot
+  fit, under a limit set with ``resource``.
 """
 
 import os
@@ -124,15 +128,22 @@ def test_repeated_pairs_on_the_command_line(tmp_path):
     assert (tmp_path / "m.npz").exists()
 
 
-def test_repeated_pairs_in_dask_triples():
+def _need_dask():
     try:
-        import dask
-        import dask.dataframe as dd
-        import pandas as pd
+        import dask.array  # noqa: F401
+        import dask.dataframe  # noqa: F401
     except ImportError as exc:
         if os.environ.get("CI", "") == "true":
             pytest.fail(f"dask cannot be imported ({exc}) (CI=true: an error, not a skip)")
         pytest.skip(f"dask cannot be imported ({exc}); install fastem[dask]")
+
+
+def test_repeated_pairs_in_dask_triples():
+    _need_dask()
+    import dask
+    import dask.dataframe as dd
+    import pandas as pd
+
     rows, cols, values = _two_fours()
     frame = dd.from_pandas(pd.DataFrame({"row": rows, "col": cols, "value": values}),
                            npartitions=1)
@@ -140,3 +151,145 @@ def test_repeated_pairs_in_dask_triples():
         with pytest.raises(ValueError, match=r"\(row=0, col=1\) appears more than once "
                                              r"\(1 repeated triple"):
             fastem.GaussianMixture(1).fit(frame)
+
+
+# ---------------------------------------------------------------------------
+# interrupts: Ctrl-C (SIGINT) stops a long fit within about a second
+# ---------------------------------------------------------------------------
+
+# A fit that would run for minutes: the process says when its EM has begun.
+_LONG_FIT = """
+    import sys, warnings
+    import fastem
+    from fastem.datasets import make_ratings
+    warnings.simplefilter("ignore")
+    X = make_ratings(50000, 2000, 2_000_000, random_state=0).to_csr()
+    def progress(restart, n_restarts):
+        def iteration(i, log_likelihood):
+            if i == 2:
+                print("running", flush=True)
+        return iteration
+    SOURCE = X
+"""
+
+
+def _interrupt(command, env=None, cwd=None):
+    """Start ``command``, send SIGINT once it prints 'running'; (process, seconds to exit)."""
+    import signal
+    import time
+
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True, env=env, cwd=cwd)
+    try:
+        lines = []
+        while not lines or lines[-1].strip() != "running":
+            lines.append(process.stdout.readline())
+            assert lines[-1], ("".join(lines), process.stderr.read())  # not at EOF
+        start = time.perf_counter()
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=TIMEOUT)
+        return process.returncode, err, time.perf_counter() - start
+    finally:
+        if process.poll() is None:
+            process.kill()
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="SIGINT to a subprocess: POSIX")
+@pytest.mark.parametrize("where", ["memory", "dask"])
+def test_ctrl_c_stops_a_fit_with_keyboard_interrupt(backend, where):
+    if where == "dask":
+        _need_dask()
+        source = "import dask, dask.array as da; dask.config.set(scheduler='threads'); " \
+                 "SOURCE = da.from_array(X, chunks=(10000, -1), asarray=False)"
+    else:
+        source = ""
+    code = textwrap.dedent(_LONG_FIT) + source + """
+try:
+    fastem.GaussianMixture(12, tol=0, max_iter=100000, random_state=0).fit(
+        SOURCE, progress=progress)
+except KeyboardInterrupt:
+    print("KeyboardInterrupt", file=sys.stderr)
+    sys.exit(3)
+"""
+    env = {**os.environ, "FASTEM_BACKEND": backend}
+    status, err, seconds = _interrupt([sys.executable, "-c", code], env=env)
+    assert status == 3, err
+    assert "KeyboardInterrupt" in err
+    assert seconds < 5, f"{seconds:.1f} s from SIGINT to exit"
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="SIGINT to a subprocess: POSIX")
+def test_ctrl_c_on_the_command_line_leaves_no_file(tmp_path):
+    from fastem.datasets import make_ratings
+
+    data = make_ratings(50000, 2000, 2_000_000, random_state=0)
+    sp.save_npz(tmp_path / "ratings.npz", data.to_csr())
+    # The command itself, started by a wrapper that says 'running' once the
+    # fit is well under way (3 s: reading and initialising take less).
+    code = textwrap.dedent("""
+        import sys, threading, time
+        from fastem.cli import main
+        threading.Timer(3.0, lambda: print("running", flush=True)).start()
+        sys.exit(main(sys.argv[1:]))
+    """)
+    command = [sys.executable, "-c", code, "fit", str(tmp_path / "ratings.npz"),
+               "--model", "mixture", "-k", "12", "--tol", "0", "--max-iter", "100000",
+               "-o", str(tmp_path / "model.npz")]
+    status, err, seconds = _interrupt(command, cwd=tmp_path)
+    assert status == 130
+    assert err.strip().splitlines()[-1] == "fastem: interrupted"
+    assert "Traceback" not in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ratings.npz"]
+    assert seconds < 5, f"{seconds:.1f} s from SIGINT to exit"
+
+
+# ---------------------------------------------------------------------------
+# memory: requests that cannot fit are refused before they are made
+# ---------------------------------------------------------------------------
+
+_LIMITED = """
+    import resource, sys, warnings
+    import numpy as np
+    import scipy.sparse as sp
+    import fastem
+    warnings.simplefilter("ignore")
+    rng = np.random.default_rng(0)
+    def matrix(n_rows, n_cols, nnz):
+        rows = np.sort(rng.integers(0, n_rows, nnz))
+        cols = rng.integers(0, n_cols, nnz)
+        X = sp.csr_matrix((rng.uniform(1, 5, nnz), (rows, cols)), shape=(n_rows, n_cols))
+        return fastem.as_observed(sp.csr_matrix((np.ones(X.nnz), X.indices, X.indptr),
+                                                shape=X.shape))
+    small = matrix(2000, 50, 20000)
+    wide = matrix(2000, 2_000_000, 20000)
+    tall = matrix(3_000_000, 50, 3_000_000)
+    with open("/proc/self/status") as f:
+        size = next(int(line.split()[1]) * 1024 for line in f if line.startswith("VmSize"))
+    # 400 MB more than the process holds now.
+    resource.setrlimit(resource.RLIMIT_AS, (size + (400 << 20), resource.RLIM_INFINITY))
+    def attempt(name, X, k):
+        try:
+            model = fastem.GaussianMixture(k, random_state=0, max_iter=3,
+                                           init_params="random_from_data").fit(X)
+            print(name, "fitted", model.means_.shape)
+        except MemoryError as exc:
+            print(name, "MemoryError", exc)
+    attempt("small", small, 3)      # fits within the limit
+    attempt("wide", wide, 48)       # 48 x 2,000,000 column blocks: gigabytes
+    attempt("tall", tall, 64)       # posteriors of 3,000,000 rows x 64: 1.5 GB
+    attempt("small again", small, 3)
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="RLIMIT_AS and /proc")
+def test_requests_beyond_a_memory_limit_raise_memory_error(backend):
+    result = _run(_LIMITED, backend)
+    assert result.returncode == 0, result.stderr
+    lines = dict(line.split(" ", 1) for line in result.stdout.strip().splitlines()
+                 if not line.startswith("small again"))
+    assert lines["small"] == "fitted (3, 50)"
+    for name in ("wide", "tall"):
+        assert lines[name].startswith("MemoryError"), lines[name]
+        assert "MB of memory is available" in lines[name]
+        assert "n_components" in lines[name] and "n_threads" in lines[name]
+    assert "small again fitted (3, 50)" in result.stdout
