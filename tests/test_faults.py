@@ -14,6 +14,7 @@ regression fails instead of hanging the suite.
 import os
 import subprocess
 import sys
+import tempfile
 import textwrap
 
 import numpy as np
@@ -23,12 +24,16 @@ import scipy.sparse as sp
 import fastem
 
 TIMEOUT = 180  # seconds: far above what each case needs
+# Subprocesses run outside the source tree, so that they import the
+# installed package, not the folder beside the tests.
+OUTSIDE = tempfile.gettempdir()
 
 
 def _run(code, backend):
     env = {**os.environ, "FASTEM_BACKEND": backend, "PYTHONWARNINGS": "ignore"}
     return subprocess.run([sys.executable, "-c", textwrap.dedent(code)],
-                          capture_output=True, text=True, timeout=TIMEOUT, env=env)
+                          capture_output=True, text=True, timeout=TIMEOUT, env=env,
+                          cwd=OUTSIDE)
 
 
 _SETUP = """
@@ -179,7 +184,7 @@ def _interrupt(command, env=None, cwd=None):
     import time
 
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                               text=True, env=env, cwd=cwd)
+                               text=True, env=env, cwd=cwd or OUTSIDE)
     try:
         lines = []
         while not lines or lines[-1].strip() != "running":
