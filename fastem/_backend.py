@@ -172,7 +172,9 @@ def backend_info(backend=None):
     return {
         "backend": backend_name(module),
         "openmp": bool(module.openmp_enabled),
-        "max_threads": effective_n_threads(None, module),
+        # What a pass would run on, without counting as threaded work.
+        "max_threads": (1 if _forked_after_threads and module is not _pure
+                        else min(max(1, int(module.max_threads())), MAX_THREADS)),
         "simd": _simd(module),
         "build_flags": getattr(module, "build_flags", ""),
     }

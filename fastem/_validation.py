@@ -19,7 +19,8 @@ __all__ = [
     "Params", "Settings", "is_int", "is_real", "invalid",
     "check_n_components", "check_covariance_type", "check_tol", "check_max_iter",
     "check_n_init", "check_init_params", "check_min_variance", "check_mean_prior_strength",
-    "check_mean_prior", "check_fixed_variance", "check_missing_values",
+    "check_mean_prior", "check_fixed_variance", "check_missing_values", "check_positive",
+    "check_non_negative",
     "check_random_state", "check_bool", "check_n_threads", "check_backend",
     "check_verbose", "check_fraction", "check_params", "check_initial", "check_fit_data",
     "value_dtype", "index_dtype",
@@ -118,6 +119,18 @@ def check_mean_prior_strength(value):
     """The strength of the prior on the means: a float >= 0 (0: no prior)."""
     _require(is_real(value) and 0 <= value < math.inf, "mean_prior_strength", value,
              "use a strength >= 0 (0: the course's maximum-likelihood means)")
+    return float(value)
+
+
+def check_positive(value, name):
+    """A finite number > 0."""
+    _require(is_real(value) and 0 < value < math.inf, name, value, "use a number > 0")
+    return float(value)
+
+
+def check_non_negative(value, name):
+    """A finite number >= 0."""
+    _require(is_real(value) and 0 <= value < math.inf, name, value, "use a number >= 0")
     return float(value)
 
 

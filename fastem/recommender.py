@@ -10,21 +10,23 @@ restarts. docs/model.md, section 9 states the whole model.
 """
 
 import json
-import math
+import sys
 import time
+import warnings
 from typing import NamedTuple
 
 import numpy as np
 import scipy.sparse as sp
 
-from ._exceptions import ModelFileError, not_fitted_error
+from ._exceptions import ConvergenceWarning, ModelFileError, not_fitted_error
 from ._input import as_source
 from ._observed import ObservedData, as_observed, row_blocks, row_of_entry, sort_entries
 from ._pass import estep
 from ._persist import labels_array, write_members
-from ._validation import (Params, check_fraction, check_n_components, check_n_threads,
-                          check_backend, check_random_state, check_tol, check_max_iter,
-                          check_verbose, invalid, is_int, is_real)
+from ._validation import (Params, check_backend, check_fraction, check_max_iter,
+                          check_mean_prior_strength, check_n_components, check_n_threads,
+                          check_non_negative, check_positive, check_random_state,
+                          check_tol, check_verbose, invalid, is_int)
 from ._version import __version__
 from .mixture import GaussianMixture
 
@@ -91,18 +93,6 @@ class _Side(NamedTuple):
         """The correction of an unknown row (posterior = the weights) at ``cols``."""
         return np.einsum("rk,rkm->m", self.weights, self.means[:, :, cols]) / \
             self.weights.shape[0]
-
-
-def _check_positive(value, name):
-    if not (is_real(value) and 0 < value < math.inf):
-        raise invalid(name, value, "use a number > 0")
-    return float(value)
-
-
-def _check_non_negative(value, name):
-    if not (is_real(value) and 0 <= value < math.inf):
-        raise invalid(name, value, "use a number >= 0")
-    return float(value)
 
 
 class Recommender:
@@ -223,10 +213,10 @@ class Recommender:
         if self.sides not in SIDES:
             raise invalid("sides", self.sides, f"use one of {SIDES}")
         check_n_components(self.n_restarts, "n_restarts")
-        _check_non_negative(self.mean_prior_strength, "mean_prior_strength")
-        _check_positive(self.variance_scale, "variance_scale")
-        _check_non_negative(self.user_bias_strength, "user_bias_strength")
-        _check_non_negative(self.item_bias_strength, "item_bias_strength")
+        check_mean_prior_strength(self.mean_prior_strength)
+        check_positive(self.variance_scale, "variance_scale")
+        check_non_negative(self.user_bias_strength, "user_bias_strength")
+        check_non_negative(self.item_bias_strength, "item_bias_strength")
         check_n_components(self.bias_sweeps, "bias_sweeps")
         check_tol(self.tol)
         check_max_iter(self.max_iter)
@@ -432,7 +422,6 @@ class Recommender:
 
     def _log(self, message):
         if self.verbose:
-            import sys
             print(f"[Recommender] {message}", file=sys.stderr, flush=True)
 
     # -- predictions ----------------------------------------------------------
@@ -787,10 +776,6 @@ def _residuals(data, mean, user_bias, item_bias):
 
 
 def _fit_quietly(model, source):
-    import warnings
-
-    from ._exceptions import ConvergenceWarning
-
     with warnings.catch_warnings():
         # A restart that ends at max_iter is still averaged in.
         warnings.simplefilter("ignore", ConvergenceWarning)
