@@ -25,12 +25,14 @@ from ._exceptions import (ConvergenceWarning, DuplicateRatingsWarning, ModelFile
 from ._observed import ObservedData, as_observed
 from .mixture import GaussianMixture
 from .recommender import Recommender
+from .imputer import MixtureImputer
 from ._loading import load
 from ._selection import select_n_components
 
 __all__ = [
     "GaussianMixture",
     "Recommender",
+    "MixtureImputer",
     "load",
     "select_n_components",
     "ObservedData",

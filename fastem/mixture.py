@@ -8,7 +8,6 @@ iterations. Every prediction is one call of the source. Nothing here imports
 scikit-learn, except ``__sklearn_tags__``, which scikit-learn itself calls.
 """
 
-import inspect
 import math
 import sys
 import time
@@ -17,6 +16,7 @@ import warnings
 import numpy as np
 
 from . import _persist
+from ._base import SettingsMixin
 from ._em import MeanPrior, run_em
 from ._exceptions import ConvergenceWarning, ModelFileError, not_fitted_error
 from ._init import initial_params
@@ -58,7 +58,7 @@ def _log(message):
 # the estimator
 # ---------------------------------------------------------------------------
 
-class GaussianMixture:
+class GaussianMixture(SettingsMixin):
     """Gaussian mixture fitted by exact EM on partially observed data.
 
     A scikit-learn-style estimator for matrices with missing entries: the
@@ -247,60 +247,6 @@ class GaussianMixture:
         self.verbose = verbose
 
     # -- scikit-learn protocol ------------------------------------------------
-
-    @classmethod
-    def _param_names(cls):
-        signature = inspect.signature(cls.__init__)
-        return [name for name in signature.parameters if name != "self"]
-
-    def get_params(self, deep=True):
-        """The constructor parameters, as a dict (scikit-learn protocol).
-
-        Parameters
-        ----------
-        deep : bool, default=True
-            Unused: no parameter is itself an estimator.
-
-        Returns
-        -------
-        dict
-        """
-        return {name: getattr(self, name) for name in self._param_names()}
-
-    def set_params(self, **params):
-        """Set constructor parameters (scikit-learn protocol).
-
-        Parameters
-        ----------
-        **params
-            New values, checked at the next ``fit``.
-
-        Returns
-        -------
-        self : GaussianMixture
-
-        Raises
-        ------
-        ValueError
-            For a name that is not a constructor parameter.
-        """
-        valid = self._param_names()
-        for name, value in params.items():
-            if name not in valid:
-                raise ValueError(f"invalid parameter {name!r} for GaussianMixture; "
-                                 f"valid parameters are {valid}")
-            setattr(self, name, value)
-        return self
-
-    def __repr__(self):
-        defaults = inspect.signature(type(self).__init__).parameters
-        changed = []
-        for name in self._param_names():
-            value, default = getattr(self, name), defaults[name].default
-            if not _same_setting(value, default):
-                changed.append(f"{name}={value!r}" if name != "n_components"
-                               else repr(value))
-        return f"GaussianMixture({', '.join(changed)})"
 
     def __sklearn_is_fitted__(self):
         return hasattr(self, "means_")
@@ -692,19 +638,6 @@ def _plain(value):
     if is_real(value):
         return float(value)
     return value if value is None or isinstance(value, str) else None
-
-
-def _same_setting(value, default):
-    if value is default:
-        return True
-    if isinstance(value, float) and isinstance(default, float):
-        return value == default or (math.isnan(value) and math.isnan(default))
-    if isinstance(value, np.ndarray) or isinstance(default, np.ndarray):
-        return False
-    try:
-        return bool(value == default) and type(value) is type(default)
-    except (TypeError, ValueError):
-        return False
 
 
 def load(path):

@@ -18,6 +18,7 @@ from typing import NamedTuple
 import numpy as np
 import scipy.sparse as sp
 
+from ._base import SettingsMixin
 from ._exceptions import ConvergenceWarning, ModelFileError, not_fitted_error
 from ._input import as_source
 from ._observed import ObservedData, as_observed, row_blocks, row_of_entry, sort_entries
@@ -95,7 +96,7 @@ class _Side(NamedTuple):
             self.weights.shape[0]
 
 
-class Recommender:
+class Recommender(SettingsMixin):
     """Rating predictions from bias-centred MAP Gaussian mixtures on both sides.
 
     The prediction of user u's rating of item i is
@@ -181,32 +182,6 @@ class Recommender:
         self.n_threads = n_threads
         self.backend = backend
         self.verbose = verbose
-
-    # -- scikit-learn protocol ------------------------------------------------
-
-    _PARAMS = ("n_components", "sides", "n_restarts", "mean_prior_strength",
-               "variance_scale", "user_bias_strength", "item_bias_strength",
-               "bias_sweeps", "tol", "max_iter", "clip", "random_state", "n_threads",
-               "backend", "verbose")
-
-    def get_params(self, deep=True):
-        """The constructor parameters, as a dict."""
-        return {name: getattr(self, name) for name in self._PARAMS}
-
-    def set_params(self, **params):
-        """Set constructor parameters; checked at the next ``fit``."""
-        for name, value in params.items():
-            if name not in self._PARAMS:
-                raise ValueError(f"invalid parameter {name!r} for Recommender; valid "
-                                 f"parameters are {list(self._PARAMS)}")
-            setattr(self, name, value)
-        return self
-
-    def __repr__(self):
-        defaults = type(self)().get_params()
-        changed = [f"{name}={value!r}" for name, value in self.get_params().items()
-                   if value != defaults[name] or type(value) is not type(defaults[name])]
-        return f"Recommender({', '.join(changed)})"
 
     def _check_settings(self):
         check_n_components(self.n_components)

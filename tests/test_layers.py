@@ -25,8 +25,9 @@ LAYERS = [
                                           "fastem._predictions"]),
     ("initialisations", ["fastem._init"]),
     ("data sources", ["fastem._memory", "fastem.dask", "fastem.dask.*", "fastem._input"]),
-    ("estimators", ["fastem._persist", "fastem.mixture", "fastem.recommender",
-                    "fastem._loading", "fastem.course", "fastem.course.*"]),
+    ("estimators", ["fastem._base", "fastem._persist", "fastem.mixture",
+                    "fastem.recommender", "fastem.imputer", "fastem._loading",
+                    "fastem.course", "fastem.course.*"]),
     ("selection, I/O, the package", ["fastem._selection", "fastem.io", "fastem.io.*",
                                      "fastem"]),
     ("command line", ["fastem.cli", "fastem.cli.*", "fastem.__main__"]),
@@ -140,7 +141,8 @@ def test_the_estimator_module_knows_no_dask():
 
 
 def test_dask_and_io_never_import_the_estimators():
-    estimators = {"fastem", "fastem.mixture", "fastem.recommender", "fastem._loading",
+    estimators = {"fastem", "fastem.mixture", "fastem.recommender",
+                    "fastem.imputer", "fastem._loading",
                   "fastem._selection", "fastem._input"}
     for module in MODULES:
         if module.startswith(("fastem.dask", "fastem.io")):
