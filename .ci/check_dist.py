@@ -54,7 +54,8 @@ def contents(sdist, wheel):
     required = {"pyproject.toml", "setup.py", "MANIFEST.in", "README.md", "CHANGELOG.md",
                 "PKG-INFO", "fastem/_kernels.pyx.tp", "fastem/_version.py",
                 "fastem/py.typed", "tests/conftest.py"}
-    tracked = {n for n in _tracked("fastem", "tests") if not n.endswith(".gitignore")}
+    tracked = {n for n in _tracked("fastem", "tests", "docs")
+               if not n.endswith(".gitignore")}
     missing = sorted((required | tracked) - names)
     if missing:
         _fail(f"the sdist lacks {missing}")

@@ -143,7 +143,18 @@ class ObservedData:
         return np.diff(self.indptr).astype(np.float64)
 
     def to_csr(self, values=None):
-        """Return a scipy CSR matrix on these indices (sharing memory)."""
+        """Return a scipy CSR matrix on these indices (sharing memory).
+
+        Parameters
+        ----------
+        values : ndarray of shape (nnz,), optional
+            Values in the order of the observed entries; default the data.
+
+        Returns
+        -------
+        scipy.sparse.csr_matrix
+            Of shape ``self.shape``; its stored entries are the observed ones.
+        """
         values = self.data if values is None else values
         return sp.csr_matrix(
             (values, self.indices, self.indptr), shape=self.shape, copy=False

@@ -79,7 +79,7 @@ class GaussianMixture(SettingsMixin):
       value) triples (see ``fastem.dask.from_triples``): fitted where its
       blocks live, on whatever Dask scheduler is active, each block's pass
       on ``n_threads`` threads (default 1); the predictions are then lazy
-      Dask arrays (see the README's section "Dask").
+      Dask arrays (see the user guide's page "Dask").
 
     The same data in any of these forms gives the same fit. Integer input is
     read as float64; float32 input stays float32 (half the memory). Dense
@@ -197,7 +197,7 @@ class GaussianMixture(SettingsMixin):
     -----
     Default initialisation. On synthetic ratings (``benchmarks/bench_init.py``:
     90% of the ratings fitted, scored on the 10% held out; figures in the
-    README), 'k-means++' finds planted groups that single rows reveal from
+    user guide's page on the mixture), 'k-means++' finds planted groups that single rows reveal from
     every seed, in a few EM iterations, where random rows do not; on
     Netflix-shaped matrices the two reach the best optimum from a similar
     minority of seeds (random rows ahead by 0.01-0.02 nats per rating on
@@ -288,8 +288,8 @@ class GaussianMixture(SettingsMixin):
         Raises
         ------
         ValueError
-            For an invalid setting, or X that is malformed (see the README's
-            Guarantees), has no observed entry, fewer rows than
+            For an invalid setting, or X that is malformed (see the user
+            guide's page "Guarantees"), has no observed entry, fewer rows than
             ``n_components``, or values whose squares overflow float64; and
             when a component collapses onto identical points with
             ``min_variance=0``.

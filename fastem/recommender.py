@@ -249,10 +249,13 @@ class Recommender(SettingsMixin):
             Ids (strings or numbers).
         ratings : array-like of shape (n_ratings,)
             Finite numbers.
+        progress : callable, optional
+            As in :meth:`fit`.
 
         Returns
         -------
         self : Recommender
+            Fitted.
 
         Raises
         ------
@@ -282,6 +285,7 @@ class Recommender(SettingsMixin):
         ----------
         X, user_ids, item_ids, progress
             As in :meth:`fit`.
+        y : ignored
         validation_fraction : float, default=0.1
             Share of the ratings held out, in (0, 1).
         candidates : dict of str to list, optional
@@ -460,10 +464,17 @@ class Recommender(SettingsMixin):
     def score(self, users, items, ratings):
         """RMSE and MAE of the predictions of known ratings.
 
+        Parameters
+        ----------
+        users, items : array-like of shape (n_ratings,)
+            Ids, as for :meth:`predict`.
+        ratings : array-like of shape (n_ratings,)
+            The true ratings.
+
         Returns
         -------
         Scores
-            ``(rmse, mae)``.
+            ``(rmse, mae)``: root mean squared and mean absolute error.
         """
         ratings = np.asarray(ratings, dtype=np.float64)
         errors = self.predict(users, items) - ratings
@@ -485,10 +496,12 @@ class Recommender(SettingsMixin):
         users, items : array-like of shape (n_ratings,)
             Ids.
         ratings : array-like of shape (n_ratings,)
+            The users' ratings of the items, finite numbers.
 
         Returns
         -------
         self : Recommender
+            With the users' offsets and posteriors updated or added.
         """
         self._check_fitted("fold_in")
         users, items, ratings = _triples(users, items, ratings)
@@ -539,6 +552,7 @@ class Recommender(SettingsMixin):
         users : array-like of shape (n_users,)
             Ids; an unknown user gets the recommendations of the mean user.
         n : int, default=10
+            Number of items per user.
         exclude : tuple of array-like (users, items), optional
             Pairs never recommended (the ratings already given). Default:
             the training ratings, when the model was fitted in this process
@@ -585,7 +599,13 @@ class Recommender(SettingsMixin):
     def save(self, path):
         """Write the fitted recommender to a ``.npz`` file of plain arrays.
 
-        It loads with :func:`fastem.load` (``allow_pickle=False``).
+        It loads with :func:`fastem.load` (``allow_pickle=False``); the
+        members are listed in the user guide's page "Model files".
+
+        Parameters
+        ----------
+        path : str, path-like or binary file object
+            Written as named (no suffix is added).
         """
         self._check_fitted("save")
         settings = {name: value for name, value in self.get_params().items()}

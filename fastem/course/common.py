@@ -73,7 +73,17 @@ def _dense(X, name="X"):
 
 
 def rmse(X: np.ndarray, Y: np.ndarray) -> float:
-    """Root mean squared difference over all entries."""
+    """Root mean squared difference over all entries.
+
+    Parameters
+    ----------
+    X, Y : ndarray of shape (n, d)
+        Two matrices of the same shape.
+
+    Returns
+    -------
+    float
+    """
     X, Y = _dense(X), _dense(Y, "Y")
     if X.shape != Y.shape:
         raise ValueError(f"X and Y must have the same shape, got {X.shape} and {Y.shape}")
@@ -85,6 +95,19 @@ def bic(X: np.ndarray, mixture: GaussianMixture, log_likelihood: float) -> float
 
     ``log_likelihood - free_parameters / 2 * ln(n)`` with K*d + K + (K - 1)
     free parameters for the spherical model.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n, d)
+        The data (only its shape is used).
+    mixture : GaussianMixture
+        The fitted mixture.
+    log_likelihood : float
+        Its log-likelihood on ``X``.
+
+    Returns
+    -------
+    float
     """
     shape = np.shape(X)
     if len(shape) != 2:
@@ -96,7 +119,19 @@ def bic(X: np.ndarray, mixture: GaussianMixture, log_likelihood: float) -> float
 
 
 def plot(X: np.ndarray, mixture: GaussianMixture, post: np.ndarray, title: str):
-    """Plot 2-D data coloured by their soft counts (needs matplotlib)."""
+    """Plot 2-D data coloured by their soft counts (needs matplotlib).
+
+    Parameters
+    ----------
+    X : ndarray of shape (n, 2)
+        The points.
+    mixture : GaussianMixture
+        Its components are drawn as circles of one standard deviation.
+    post : ndarray of shape (n, K)
+        Soft counts: each point is drawn as arcs in the components' colours.
+    title : str
+        Title of the figure.
+    """
     try:
         import matplotlib.pyplot as plt
         from matplotlib.patches import Arc, Circle

@@ -27,6 +27,7 @@ def estep(X: np.ndarray, mixture: GaussianMixture) -> Tuple[np.ndarray, float]:
     X : ndarray of shape (n, d)
         Data, 0 marking missing entries.
     mixture : GaussianMixture
+        The current parameters.
 
     Returns
     -------
@@ -45,6 +46,23 @@ def mstep(X: np.ndarray, post: np.ndarray, mixture: GaussianMixture,
 
     A mean coordinate is updated only where its soft count is at least 1;
     variances are floored at ``min_variance``.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n, d)
+        Data, 0 marking missing entries.
+    post : ndarray of shape (n, K)
+        Posteriors of the E-step.
+    mixture : GaussianMixture
+        The current parameters: a mean coordinate whose soft count is below
+        1 keeps its value.
+    min_variance : float, default=0.25
+        Floor of the variances.
+
+    Returns
+    -------
+    GaussianMixture
+        The new parameters.
     """
     check_min_variance(min_variance)
     data = observed(X, 0)
@@ -57,9 +75,18 @@ def mstep(X: np.ndarray, post: np.ndarray, mixture: GaussianMixture,
 
 def run(X: np.ndarray, mixture: GaussianMixture,
         post: np.ndarray) -> Tuple[GaussianMixture, np.ndarray, float]:
-    """EM until LL_new - LL_old <= 1e-6 * |LL_new|.
+    """EM until ``LL_new - LL_old <= 1e-6 * |LL_new|``.
 
     ``post`` is accepted for the course's signature and not used.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n, d)
+        Data, 0 marking missing entries.
+    mixture : GaussianMixture
+        The initial parameters.
+    post : ndarray of shape (n, K)
+        Not used.
 
     Returns
     -------
@@ -78,7 +105,19 @@ def run(X: np.ndarray, mixture: GaussianMixture,
 def fill_matrix(X: np.ndarray, mixture: GaussianMixture) -> np.ndarray:
     """Fill the missing (zero) entries of ``X`` with their posterior means.
 
-    Observed entries are kept; entry (u, i) becomes sum_j post[u, j] mu[j, i].
+    Observed entries are kept; entry (u, i) becomes ``sum_j post[u, j] mu[j, i]``.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n, d)
+        Data, 0 marking missing entries.
+    mixture : GaussianMixture
+        Fitted parameters.
+
+    Returns
+    -------
+    ndarray of shape (n, d)
+        The completed matrix.
     """
     data = observed(X, 0)  # checks X
     params = to_params(mixture, data.n_features)

@@ -34,7 +34,7 @@ def mstep(X: np.ndarray, post: np.ndarray) -> GaussianMixture:
 
 def run(X: np.ndarray, mixture: GaussianMixture,
         post: np.ndarray) -> Tuple[GaussianMixture, np.ndarray, float]:
-    """EM until LL_new - LL_old <= 1e-6 * |LL_new|; ``post`` is not used."""
+    """EM until ``LL_new - LL_old <= 1e-6 * |LL_new|``; ``post`` is not used."""
     data = observed(X, None)
     return _run(data, to_params(mixture, data.n_features), min_variance=0.0,
                 mean_threshold=0.0, weight_floor=0.0)

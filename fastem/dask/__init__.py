@@ -3,7 +3,7 @@
 Importing this package imports Dask (``pip install fastem[dask]``); importing
 fastem does not. The estimators take Dask arrays and DataFrames directly;
 :func:`from_triples` names the columns of a DataFrame of triples and, if
-needed, the shape of the matrix. See the README's section "Dask".
+needed, the shape of the matrix. See the user guide's page "Dask".
 
 Modules: ``_scheduler`` (broadcasts, computations and reductions on the active
 scheduler), ``_input`` (Dask arrays and triples as lazy row blocks) and

@@ -103,7 +103,12 @@ class Triples(DeferredInput):
     """Ratings as (row, col, value) triples in a Dask DataFrame, read as a matrix.
 
     Made by :func:`from_triples`; the estimator's methods take it where they
-    take X. See there for the parameters.
+    take X.
+
+    Parameters
+    ----------
+    frame, row, col, value, n_samples, n_features, npartitions
+        As in :func:`from_triples`.
     """
 
     source_module = "fastem.dask"
@@ -145,6 +150,12 @@ class Triples(DeferredInput):
     def summary(self):
         """(number of triples, largest row, largest column), checked; computed once.
 
+        Returns
+        -------
+        tuple of int
+            ``(count, largest row, largest column)``; -1 for the largest
+            indices of no triple.
+
         Raises
         ------
         ValueError
@@ -175,8 +186,15 @@ class Triples(DeferredInput):
     def matrix_shape(self, n_features=None):
         """(n_samples, n_features): given, else one more than the largest index.
 
-        ``n_features`` (the model's, for predictions) replaces the data's when
-        the number of columns was not given.
+        Parameters
+        ----------
+        n_features : int, optional
+            The model's number of columns, for predictions: it replaces the
+            data's when the number of columns was not given.
+
+        Returns
+        -------
+        tuple of int
         """
         count, row_max, col_max = self.summary()
         n_samples = self.n_samples if self.n_samples is not None else row_max + 1
@@ -197,8 +215,11 @@ class Triples(DeferredInput):
     def grouped(self):
         """The triples indexed and partitioned by row (a shuffle by Dask).
 
-        Partition ``p`` holds the rows in ``[divisions[p], divisions[p + 1])``
-        (the last one includes its upper division).
+        Returns
+        -------
+        dask.dataframe.DataFrame
+            Partition ``p`` holds the rows in ``[divisions[p], divisions[p +
+            1])`` (the last one includes its upper division).
         """
         row = self.names[0]
         npartitions = self.npartitions or self.frame.npartitions

@@ -61,7 +61,15 @@ class RatingData:
     def to_observed(self, dtype=None):
         """Return the observed ratings as :class:`~fastem.ObservedData`.
 
-        See :func:`to_observed`.
+        Parameters
+        ----------
+        dtype : {None, float32, float64}, default=None
+            Dtype of the values; None keeps the matrix's.
+
+        Returns
+        -------
+        ObservedData
+            See :func:`to_observed`.
         """
         return to_observed(self, dtype=dtype)
 
