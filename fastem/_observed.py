@@ -125,6 +125,10 @@ class ObservedData:
     def __delattr__(self, name):
         raise AttributeError(f"ObservedData is immutable; cannot delete {name!r}")
 
+    def __repr__(self):
+        return (f"ObservedData(n_samples={self.n_samples}, n_features={self.n_features}, "
+                f"nnz={self.nnz}, dtype={self.data.dtype.name})")
+
     def __reduce__(self):
         # Copies and unpickled instances are built, and checked, anew.
         return (ObservedData, (self.data, self.indices, self.indptr, self.n_features))

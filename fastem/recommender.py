@@ -227,8 +227,9 @@ class Recommender(SettingsMixin):
         self._check_settings()
         if not (sp.issparse(X) or isinstance(X, ObservedData)):
             raise TypeError(f"X must be a scipy.sparse matrix of ratings (stored "
-                            f"entries are ratings), got {type(X).__name__}; for "
-                            "(user, item, rating) triples use fit_triples")
+                            f"entries are ratings) or a fastem.ObservedData, got "
+                            f"{type(X).__name__}; for (user, item, rating) triples "
+                            "use fit_triples")
         data = as_observed(X, dtype=np.float64)
         if data.nnz == 0:
             raise ValueError("X holds no rating; there is nothing to fit")

@@ -228,6 +228,11 @@ def test_dense_and_sparse_agree(n, d, seed, missing):
 # ---------------------------------------------------------------------------
 
 
+def test_repr_says_shape_entries_and_dtype():
+    data = as_observed(np.array([[1.0, np.nan], [np.nan, 2.0], [3.0, 4.0]], np.float32))
+    assert repr(data) == "ObservedData(n_samples=3, n_features=2, nnz=4, dtype=float32)"
+
+
 def test_float32_is_kept():
     obs = as_observed(DENSE_NAN.astype(np.float32))
     assert obs.data.dtype == np.float32
