@@ -197,11 +197,11 @@ class GaussianMixture(SettingsMixin):
     -----
     Default initialisation. On synthetic ratings (``benchmarks/bench_init.py``:
     90% of the ratings fitted, scored on the 10% held out; figures in the
-    user guide's page on the mixture), 'k-means++' finds planted groups that single rows reveal from
-    every seed, in a few EM iterations, where random rows do not; on
-    Netflix-shaped matrices the two reach the best optimum from a similar
-    minority of seeds (random rows ahead by 0.01-0.02 nats per rating on
-    average, within the spread of the seeds). Hence 'k-means++' for dense and
+    user guide's page on the mixture), 'k-means++' finds planted groups that
+    single rows reveal from every seed, in a few EM iterations, where random
+    rows do not; on Netflix-shaped matrices the two reach the best optimum
+    from a similar minority of seeds (random rows ahead by 0.01-0.02 nats per
+    rating on average, within the spread of the seeds). Hence 'k-means++' for dense and
     sparse input alike, and ``n_init >= 3`` on large sparse data. 'course'
     (means 0 on unrated items) is far behind on rating data and exists to
     reproduce the course.

@@ -442,7 +442,9 @@ def test_using_fastem_does_not_import_scikit_learn():
 
     code = ("import sys, numpy as np, fastem; "
             "m = fastem.GaussianMixture(2, random_state=0).fit(np.eye(4)); "
-            "m.predict(np.eye(4)); print('sklearn' in sys.modules)")
+            "m.predict(np.eye(4)); X = np.eye(4); X[0, 1] = np.nan; "
+            "fastem.MixtureImputer(2, random_state=0).fit_transform(X); "
+            "print('sklearn' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True)
     assert out.stdout.strip() == "False"
