@@ -5,6 +5,8 @@ the completed matrix (``GaussianMixture.fill``). Nothing here imports
 scikit-learn, except ``__sklearn_tags__``, which scikit-learn itself calls.
 """
 
+import sys
+
 import numpy as np
 
 from ._base import SettingsMixin
@@ -14,6 +16,9 @@ from ._validation import Settings
 from .mixture import GaussianMixture
 
 __all__ = ["MixtureImputer"]
+
+# Containers of transform's output, as scikit-learn's set_output names them.
+OUTPUTS = ("default", "pandas", "polars")
 
 
 class MixtureImputer(SettingsMixin):
@@ -193,11 +198,11 @@ class MixtureImputer(SettingsMixin):
         -------
         X_filled : ndarray of shape (n_samples, n_features)
             Dense, float32 for float32 input, else float64; a lazy Dask array
-            for Dask input.
+            for Dask input; a data frame after ``set_output(transform=...)``.
         """
         if not self.__sklearn_is_fitted__():
             raise not_fitted_error(type(self).__name__, "transform")
-        return self.mixture_.fill(X)
+        return self._container(self.mixture_.fill(X), X)
 
     def fit_transform(self, X, y=None, *, progress=None):
         """Fit to ``X``, then return ``X`` completed (see :meth:`transform`).
@@ -215,6 +220,53 @@ class MixtureImputer(SettingsMixin):
         X_filled : ndarray of shape (n_samples, n_features)
         """
         return self.fit(X, progress=progress).transform(X)
+
+    def set_output(self, *, transform=None):
+        """Choose the container of the output of ``transform`` and ``fit_transform``.
+
+        scikit-learn's protocol: ``Pipeline.set_output`` and
+        ``sklearn.set_config(transform_output=...)`` reach the imputer too.
+
+        Parameters
+        ----------
+        transform : {'default', 'pandas', 'polars'} or None, default=None
+            'default': NumPy arrays (or the global setting of scikit-learn,
+            when it is imported); 'pandas' or 'polars': a data frame with the
+            columns of :meth:`get_feature_names_out` (and, for pandas, the
+            index of a data frame given); None: unchanged.
+
+        Returns
+        -------
+        self : MixtureImputer
+        """
+        if transform is None:
+            return self
+        if transform not in OUTPUTS:
+            raise ValueError(f"set_output(transform={transform!r}) is not a container; "
+                             f"use one of {OUTPUTS}")
+        self._sklearn_output_config = {"transform": transform}
+        return self
+
+    def _container(self, filled, X):
+        """``filled`` in the container chosen by :meth:`set_output`."""
+        container = getattr(self, "_sklearn_output_config", {}).get("transform", "default")
+        sklearn = sys.modules.get("sklearn")
+        if container == "default" and sklearn is not None:
+            container = sklearn.get_config().get("transform_output", "default")
+        if container == "default":
+            return filled
+        if not isinstance(filled, np.ndarray):
+            raise ValueError(f"set_output(transform={container!r}) needs input in memory; "
+                             "Dask input gives a lazy Dask array")
+        names = self.get_feature_names_out()
+        if container == "pandas":
+            import pandas as pd
+
+            index = X.index if isinstance(X, pd.DataFrame) else None
+            return pd.DataFrame(filled, columns=names, index=index, copy=False)
+        import polars as pl
+
+        return pl.DataFrame(filled, schema=list(names), orient="row")
 
     def get_feature_names_out(self, input_features=None):
         """Names of the output columns: those of the input.

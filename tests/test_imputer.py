@@ -253,3 +253,30 @@ def test_in_a_pipeline_with_cross_validation():
     search = GridSearchCV(pipeline, {"mixtureimputer__n_components": [1, 4]}, cv=folds)
     search.fit(X, y)
     assert search.best_params_ == {"mixtureimputer__n_components": 4}
+
+
+def test_set_output_gives_data_frames():
+    pd = pytest.importorskip("pandas")
+    pytest.importorskip("sklearn", minversion="1.6")
+    from sklearn import config_context
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+    from sklearn.utils import estimator_checks
+
+    for check in ("check_set_output_transform", "check_set_output_transform_pandas",
+                  "check_global_output_transform_pandas"):
+        getattr(estimator_checks, check)("MixtureImputer", MixtureImputer(random_state=0))
+    _, X, _, _ = _clustered(n=60, d=3)
+    frame = pd.DataFrame(X, columns=["a", "b", "c"], index=np.arange(100, 160))
+    expected = MixtureImputer(2, random_state=0).fit_transform(X)
+    out = MixtureImputer(2, random_state=0).set_output(transform="pandas").fit_transform(frame)
+    assert list(out.columns) == ["a", "b", "c"] and list(out.index) == list(frame.index)
+    assert_allclose(out.to_numpy(), expected, rtol=1e-12)
+    pipeline = make_pipeline(MixtureImputer(2, random_state=0), StandardScaler())
+    assert isinstance(pipeline.set_output(transform="pandas").fit_transform(frame),
+                      pd.DataFrame)
+    with config_context(transform_output="pandas"):
+        assert isinstance(MixtureImputer(2, random_state=0).fit_transform(X), pd.DataFrame)
+    assert isinstance(MixtureImputer(2, random_state=0).fit_transform(X), np.ndarray)
+    with pytest.raises(ValueError, match="use one of"):
+        MixtureImputer().set_output(transform="arrow")
