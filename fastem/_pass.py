@@ -16,6 +16,7 @@ from ._validation import Params, check_params
 
 __all__ = [
     "COURSE_WEIGHT_FLOOR", "SufficientStats", "PassBuffers", "estep", "fused_pass",
+    "column_fused_pass",
     "check_memory", "check_fit_memory", "available_memory",
     "sq_distances", "accumulate_stats", "make_workspace", "check_row_loglik",
     "log_weights", "exact_sum", "exact_to_float", "total_loglik",
@@ -255,6 +256,42 @@ def fused_pass(X, params, post, row_loglik, stats, *, weight_floor=COURSE_WEIGHT
     )
 
 
+def column_fused_pass(columns, row_counts, params, post, row_loglik, stats, *,
+                      weight_floor=COURSE_WEIGHT_FLOOR, backend=None, n_threads=None,
+                      workspace=None):
+    """:func:`fused_pass` over the rows of a matrix given column by column.
+
+    The same results, to rounding, as :func:`fused_pass` on the matrix; faster
+    where its rows are few and its columns many (the kernels'
+    ``column_fused_pass`` says why).
+
+    Parameters
+    ----------
+    columns : ObservedData of shape (n_features, n_samples)
+        The matrix's transpose: one row per column of the matrix.
+    row_counts : ndarray of shape (n_samples,), float64
+        Observed entries per row of the matrix.
+    params, post, row_loglik, stats, weight_floor, backend, n_threads
+        As in :func:`fused_pass`.
+    workspace : ndarray, optional
+        From ``make_workspace(..., n_rows=n_samples)``.
+    """
+    _check_data(columns)
+    n_samples, n_features = columns.n_features, columns.n_samples
+    params = check_params(params, n_features)
+    n_components = params.means.shape[0]
+    _check_buffer(row_counts, (n_samples,), "row_counts")
+    _check_buffer(post, (n_samples, n_components), "post")
+    _check_buffer(row_loglik, (n_samples,), "row_loglik")
+    _check_stats(stats, n_components, n_features, params.variances.shape)
+    kernels = get_backend(backend)
+    kernels.column_fused_pass(
+        columns.data, columns.indices, columns.indptr, row_counts, params.means,
+        params.variances, log_weights(params.weights, weight_floor), post, row_loglik,
+        *stats.arrays(), effective_n_threads(n_threads, kernels), workspace,
+    )
+
+
 def accumulate_stats(X, post, means, *, backend=None):
     """The spherical statistics of a pass for given posteriors ``post``.
 
@@ -289,11 +326,25 @@ def accumulate_stats(X, post, means, *, backend=None):
 
 
 def make_workspace(n_components, n_features, *, diag=False, backend=None,
-                   n_threads=None):
-    """Scratch memory for :func:`fused_pass`, to allocate once per fit."""
-    kernels = get_backend(backend)
-    size = kernels.workspace_size(n_components, n_features,
-                                  effective_n_threads(n_threads, kernels), diag)
+                   n_threads=None, n_rows=None):
+    """Scratch memory for :func:`fused_pass`, to allocate once per fit.
+
+    With ``n_rows``: for :func:`column_fused_pass` over that many rows.
+    """
+    return _workspace(get_backend(backend), n_components, n_features, diag,
+                      effective_n_threads(n_threads, get_backend(backend)), n_rows,
+                      allocate=True)
+
+
+def _workspace(kernels, n_components, n_features, diag, n_threads, n_rows, allocate):
+    """The workspace of a pass (allocate=True), or its size in doubles."""
+    if n_rows is None:
+        size = kernels.workspace_size(n_components, n_features, n_threads, diag)
+    else:
+        size = kernels.column_workspace_size(n_components, n_features, n_rows,
+                                             n_threads, diag)
+    if not allocate:
+        return size
     return np.empty(size) if size else None
 
 
@@ -315,6 +366,9 @@ class PassBuffers:
     backend : {None, 'cython', 'python'}
     n_threads : int or None
         Threads of every pass; None: the backend's default.
+    n_rows : int or None
+        For :meth:`column_pass` over a matrix of that many rows: its
+        workspace.
 
     Attributes
     ----------
@@ -327,19 +381,20 @@ class PassBuffers:
     """
 
     def __init__(self, n_components, n_features, *, diag=False, backend=None,
-                 n_threads=None):
-        self.key = (n_components, n_features, diag, backend, n_threads)
+                 n_threads=None, n_rows=None):
+        self.key = (n_components, n_features, diag, backend, n_threads, n_rows)
         self.backend = backend
         kernels = get_backend(backend)
         self.n_threads = effective_n_threads(n_threads, kernels)
         stats_bytes = 8 * n_components * n_features * (3 if diag else 2)
-        check_memory(8 * kernels.workspace_size(n_components, n_features, self.n_threads,
-                                                diag) + stats_bytes,
+        size = _workspace(kernels, n_components, n_features, diag, self.n_threads, n_rows,
+                          allocate=False)
+        check_memory(8 * size + stats_bytes,
                      f"the pass buffers of {n_components} components x {n_features:,} "
                      f"columns on {self.n_threads} thread(s)", self.n_threads)
         self.stats = SufficientStats(n_components, n_features, diag)
-        self.workspace = make_workspace(n_components, n_features, diag=diag,
-                                        backend=backend, n_threads=self.n_threads)
+        self.workspace = _workspace(kernels, n_components, n_features, diag,
+                                    self.n_threads, n_rows, allocate=True)
         self._post = np.empty((0, n_components))
         self._row_loglik = np.empty(0)
         self.post, self.row_loglik = self._post, self._row_loglik
@@ -369,6 +424,21 @@ class PassBuffers:
                    n_threads=self.n_threads, workspace=self.workspace)
         if not hard:
             check_row_loglik(self.row_loglik, first_row)
+        return self
+
+    def column_pass(self, columns, row_counts, params, *,
+                    weight_floor=COURSE_WEIGHT_FLOOR, first_row=0):
+        """:meth:`fused_pass` over the matrix whose transpose is ``columns``.
+
+        ``row_counts``: the matrix's observed entries per row (see
+        :func:`column_fused_pass`). The buffers must have been made with
+        ``n_rows`` = the matrix's rows.
+        """
+        self._rows(columns.n_features)
+        column_fused_pass(columns, row_counts, params, self.post, self.row_loglik,
+                          self.stats, weight_floor=weight_floor, backend=self.backend,
+                          n_threads=self.n_threads, workspace=self.workspace)
+        check_row_loglik(self.row_loglik, first_row)
         return self
 
     def hard_pass(self, X, means):

@@ -13,8 +13,8 @@ import scipy.sparse as sp
 from ._observed import row_blocks
 
 __all__ = [
-    "fused_pass", "estep_pass", "sq_distances", "exact_sum_pieces", "accumulate_stats",
-    "workspace_size",
+    "fused_pass", "column_fused_pass", "estep_pass", "sq_distances", "exact_sum_pieces",
+    "accumulate_stats", "workspace_size", "column_workspace_size",
     "openmp_enabled", "max_threads",
 ]
 
@@ -29,6 +29,11 @@ def max_threads():
 
 
 def workspace_size(n_components, n_features, n_threads, diag=False):
+    """This backend needs no workspace."""
+    return 0
+
+
+def column_workspace_size(n_components, n_features, n_samples, n_threads, diag=False):
     """This backend needs no workspace."""
     return 0
 
@@ -210,6 +215,21 @@ def fused_pass(data, indices, indptr, means, variances, log_weights, hard, post,
         _harden(dist, post)
     _accumulate(data, indices, indptr, centred, post, dist, variances.ndim == 2,
                 resp_sum, resp_x_sum, resp_obs_sum, resp_sq_sum)
+
+
+def column_fused_pass(data, rows, colptr, row_counts, means, variances, log_weights, post,
+                      row_loglik, resp_sum, resp_x_sum, resp_obs_sum, resp_sq_sum,
+                      n_threads, workspace=None):
+    """:func:`fused_pass` over the rows of Y, given the CSR arrays of Y's transpose.
+
+    This backend's products need Y by rows: it is transposed once per call.
+    ``row_counts`` and ``workspace`` are not needed here.
+    """
+    shape = (colptr.shape[0] - 1, post.shape[0])
+    by_row = sp.csr_matrix((data, rows, colptr), shape=shape, copy=False).T.tocsr()
+    fused_pass(by_row.data, by_row.indices, by_row.indptr, means, variances, log_weights,
+               False, post, row_loglik, resp_sum, resp_x_sum, resp_obs_sum, resp_sq_sum,
+               n_threads)
 
 
 def accumulate_stats(data, indices, indptr, means, post, resp_sum, resp_x_sum,

@@ -20,7 +20,7 @@ import scipy.sparse as sp
 
 from ._base import SettingsMixin
 from ._exceptions import ConvergenceWarning, ModelFileError, not_fitted_error
-from ._input import as_source
+from ._memory import InMemorySource
 from ._observed import ObservedData, as_observed, row_blocks, row_of_entry, sort_entries
 from ._pass import estep
 from ._persist import labels_array, write_members
@@ -333,9 +333,12 @@ class Recommender(SettingsMixin):
     def _fit_data(self, data, progress):
         """Fit everything to ``data`` (ObservedData), one side at a time.
 
-        The fit keeps no second copy of the ratings: once the offsets are
-        known, the residuals replace them, and the items' side reads them
-        transposed once the users' side is done.
+        The fit keeps no copy of the ratings beyond the residuals, which
+        replace them once the offsets are known, and their transpose for the
+        items' side. That side's EM passes read the residuals by user, one
+        column of its matrix after another (``fastem._pass.column_fused_pass``):
+        its columns are the users, too many for their blocks to stay in cache
+        when read once per rating.
         """
         start = time.perf_counter()
         shape, indices, indptr = data.shape, data.indices, data.indptr
@@ -360,28 +363,34 @@ class Recommender(SettingsMixin):
                   f"{self.residual_variance_:.4f} ({time.perf_counter() - start:.2f} s)")
         self.users_ = self.items_ = None
         step = 1
+        by_user = ObservedData(residuals, indices, indptr, shape[1], copy=False)
+        del residuals
         for side in sides:
             if side == "users":
-                matrix = ObservedData(residuals, indices, indptr, shape[1], copy=False)
+                source = InMemorySource(by_user, backend=self.backend,
+                                        n_threads=self.n_threads)
             else:
-                # The transposed residuals (CSC of the users' CSR), replacing them.
-                by_item = sp.csr_matrix((residuals, indices, indptr), shape=shape).tocsc()
-                del residuals
+                by_item = sp.csr_matrix((by_user.data, indices, indptr),
+                                        shape=shape).tocsc()
                 matrix = ObservedData(by_item.data, by_item.indices, by_item.indptr,
                                       shape[0], copy=False)
                 del by_item
-            fitted = self._fit_side(matrix, variance, side, step, n_steps, progress)
-            del matrix
+                source = InMemorySource(matrix, backend=self.backend,
+                                        n_threads=self.n_threads, columns=by_user)
+                del matrix
+            fitted = self._fit_side(source, variance, side, step, n_steps, progress)
+            del source
             step += self.n_restarts
             setattr(self, f"{side}_", fitted)
         return self
 
-    def _fit_side(self, data, variance, side, step, n_steps, progress):
-        n_components = min(self.n_components, data.n_samples)
-        source = as_source(data, backend=self.backend, n_threads=self.n_threads)
+    def _fit_side(self, source, variance, side, step, n_steps, progress):
+        n_components = min(self.n_components, source.n_samples)
         weights = np.empty((self.n_restarts, n_components))
-        means = np.empty((self.n_restarts, n_components, data.n_features), dtype=np.float32)
-        factors = np.empty((data.n_samples, self.n_restarts, n_components), dtype=np.float32)
+        means = np.empty((self.n_restarts, n_components, source.n_features),
+                         dtype=np.float32)
+        factors = np.empty((source.n_samples, self.n_restarts, n_components),
+                           dtype=np.float32)
         for restart in range(self.n_restarts):
             start = time.perf_counter()
             seed = None if self.random_state is None else self.random_state + restart

@@ -397,3 +397,108 @@ def test_wide_components_match_pure(n_components, diag):
     for name in expected:
         assert_allclose(got[name], expected[name], rtol=1e-10,
                         atol=1e-10 * np.abs(expected[name]).max(), err_msg=name)
+
+
+# ---------------------------------------------------------------------------
+# the pass that reads the matrix column by column
+# ---------------------------------------------------------------------------
+
+def _transpose(data):
+    """The ObservedData of ``data``'s transpose."""
+    by_column = data.to_csr().T.tocsr()
+    return ObservedData(by_column.data, by_column.indices, by_column.indptr,
+                        data.n_samples)
+
+
+def _column_fused(data, params, backend, n_threads=1, columns=None):
+    n_components = params.means.shape[0]
+    post = np.empty((data.n_samples, n_components))
+    row_loglik = np.empty(data.n_samples)
+    stats = _pass.SufficientStats(n_components, data.n_features, params.variances.ndim == 2)
+    _pass.column_fused_pass(_transpose(data) if columns is None else columns,
+                            data.row_counts, params, post, row_loglik, stats,
+                            backend=backend, n_threads=n_threads)
+    return {"post": post, "row_loglik": row_loglik, "resp_sum": stats.resp_sum,
+            "resp_x_sum": stats.resp_x_sum, "resp_obs_sum": stats.resp_obs_sum,
+            "resp_sq_sum": stats.resp_sq_sum}
+
+
+@pytest.mark.parametrize("diag", [False, True])
+@pytest.mark.parametrize("n_components", [1, 3, 8, 12, 13, 48, 50])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_column_pass_gives_the_statistics_of_the_row_pass(backend, diag, n_components,
+                                                          dtype):
+    # Rows few, columns many (where the column pass is meant to serve), an
+    # empty row and empty columns; 1e-12 relative, rounding of other orders.
+    data, params = _random_problem(3, 40, 700, n_components, 0.8, dtype=dtype)
+    if diag:
+        rng = np.random.default_rng(4)
+        params = params._replace(variances=rng.uniform(0.3, 3.0, (n_components, 700)))
+    expected = _fused(data, params, backend)
+    for n_threads in (1, 2, 3):
+        _assert_same(_column_fused(data, params, backend, n_threads), expected, 1e-12)
+
+
+@needs_compiled
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(problem=problems, n_threads=st.sampled_from([1, 2]))
+def test_column_pass_compiled_matches_pure(problem, n_threads):
+    data, params = _random_problem(**problem)
+    expected = _fused(data, params, "python")
+    _assert_same(_column_fused(data, params, "cython", n_threads), expected, 1e-10)
+
+
+@needs_compiled
+def test_column_pass_int64_indices_and_no_entries():
+    data, params = _random_problem(9, 30, 200, 5, 0.5)
+    columns = _transpose(data)
+    wide = ObservedData(columns.data, columns.indices.astype(np.int64),
+                        columns.indptr.astype(np.int64), columns.n_features)
+    _assert_same(_column_fused(data, params, "cython", columns=wide),
+                 _fused(data, params, "cython"), 1e-12)
+    empty = as_observed(np.full((6, 9), np.nan))
+    nothing = _column_fused(empty, params._replace(means=params.means[:, :9]), "cython")
+    assert_allclose(nothing["post"], np.broadcast_to(params.weights, (6, 5)), rtol=1e-12)
+    assert not nothing["resp_x_sum"].any() and not nothing["resp_obs_sum"].any()
+
+
+def test_column_pass_rejects_mismatched_input(backend):
+    data, params = _random_problem(1, 10, 4, 3, 0.2)
+    columns = _transpose(data)
+    post, ll = np.empty((10, 3)), np.empty(10)
+    stats = _pass.SufficientStats(3, 4, False)
+    with pytest.raises(TypeError, match="ObservedData"):
+        _pass.column_fused_pass(data.to_csr().T, data.row_counts, params, post, ll, stats,
+                                backend=backend)
+    with pytest.raises(ValueError, match="row_counts"):
+        _pass.column_fused_pass(columns, data.row_counts[:9], params, post, ll, stats,
+                                backend=backend)
+    with pytest.raises(ValueError, match="post"):
+        _pass.column_fused_pass(columns, data.row_counts, params, post[:9], ll, stats,
+                                backend=backend)
+    with pytest.raises(ValueError, match="features"):
+        _pass.column_fused_pass(data, data.row_counts, params, post, ll, stats,
+                                backend=backend)
+    with pytest.raises(ValueError, match="transpose"):
+        _memory.InMemorySource(data, columns=data)
+    if backend == "cython" and _kernels is not None:
+        with pytest.raises(ValueError, match="workspace"):
+            _kernels.column_fused_pass(
+                columns.data, columns.indices, columns.indptr, data.row_counts,
+                params.means, params.variances, np.log(params.weights), post, ll,
+                *stats.arrays(), 1, np.empty(3))
+
+
+@pytest.mark.parametrize("covariance_type", ["spherical", "diag"])
+def test_fit_on_a_source_read_by_columns_equals_the_fit(backend, covariance_type):
+    data, _ = _random_problem(5, 60, 400, 4, 0.7)
+    settings = dict(n_components=4, covariance_type=covariance_type, random_state=0,
+                    init_params="random_from_data", backend=backend, tol=1e-10)
+    by_rows = fastem.GaussianMixture(**settings).fit(data)
+    source = _memory.InMemorySource(data, backend=backend, columns=_transpose(data))
+    by_columns = fastem.GaussianMixture(**settings).fit(source)
+    assert by_columns.n_iter_ == by_rows.n_iter_
+    assert_allclose(by_columns.log_likelihood_, by_rows.log_likelihood_, rtol=1e-12)
+    for name in ("weights_", "means_", "variances_"):
+        assert_allclose(getattr(by_columns, name), getattr(by_rows, name), rtol=1e-10,
+                        err_msg=name)
