@@ -502,3 +502,7 @@ def test_fit_on_a_source_read_by_columns_equals_the_fit(backend, covariance_type
     for name in ("weights_", "means_", "variances_"):
         assert_allclose(getattr(by_columns, name), getattr(by_rows, name), rtol=1e-10,
                         err_msg=name)
+    # Predictions on the source take the column pass's E-step.
+    assert_allclose(by_rows.predict_proba(source), by_rows.predict_proba(data), rtol=1e-10,
+                    atol=1e-300)
+    assert_allclose(by_rows.score(source), by_rows.score(data), rtol=1e-12)
