@@ -161,6 +161,11 @@ def update_results(path, sections):
     if begin >= 0 and end > begin:
         before, after = text[:begin], text[end + len(END):]
         block = text[begin + len(BEGIN):end]
+        # Text written into the block by hand is no section of a script: it is
+        # kept, just before the block, never dropped.
+        stray = _SECTION.sub("", block).replace(BLOCK_INTRO.rstrip("\n"), "").strip()
+        if stray:
+            before = before.rstrip("\n") + "\n\n" + stray + "\n\n"
     else:
         before, block, after = text.rstrip("\n") + "\n\n", "", "\n"
     existing = {m["name"]: m["body"] for m in _SECTION.finditer(block)}
