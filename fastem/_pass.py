@@ -18,7 +18,7 @@ __all__ = [
     "COURSE_WEIGHT_FLOOR", "SufficientStats", "PassBuffers", "estep", "fused_pass",
     "column_fused_pass",
     "check_memory", "check_fit_memory", "available_memory",
-    "sq_distances", "accumulate_stats", "make_workspace", "check_row_loglik",
+    "sq_distances", "accumulate_stats", "check_row_loglik",
     "log_weights", "exact_sum", "exact_to_float", "total_loglik",
 ]
 
@@ -239,7 +239,7 @@ def fused_pass(X, params, post, row_loglik, stats, *, weight_floor=COURSE_WEIGHT
                hard=False, backend=None, n_threads=None, workspace=None):
     """One pass: E-step into ``post``/``row_loglik``, M-step sums into ``stats``.
 
-    ``workspace`` (from :func:`make_workspace`) is scratch memory kept across
+    ``workspace`` (a :class:`PassBuffers`' own) is scratch memory kept across
     iterations; None allocates it for this call.
     """
     _check_data(X)
@@ -274,7 +274,7 @@ def column_fused_pass(columns, row_counts, params, post, row_loglik, stats, *,
     params, post, row_loglik, stats, weight_floor, backend, n_threads
         As in :func:`fused_pass`.
     workspace : ndarray, optional
-        From ``make_workspace(..., n_rows=n_samples)``.
+        That of ``PassBuffers(..., n_rows=n_samples)``.
     """
     _check_data(columns)
     n_samples, n_features = columns.n_features, columns.n_samples
@@ -325,27 +325,11 @@ def accumulate_stats(X, post, means, *, backend=None):
     return stats
 
 
-def make_workspace(n_components, n_features, *, diag=False, backend=None,
-                   n_threads=None, n_rows=None):
-    """Scratch memory for :func:`fused_pass`, to allocate once per fit.
-
-    With ``n_rows``: for :func:`column_fused_pass` over that many rows.
-    """
-    return _workspace(get_backend(backend), n_components, n_features, diag,
-                      effective_n_threads(n_threads, get_backend(backend)), n_rows,
-                      allocate=True)
-
-
-def _workspace(kernels, n_components, n_features, diag, n_threads, n_rows, allocate):
-    """The workspace of a pass (allocate=True), or its size in doubles."""
+def _workspace_size(kernels, n_components, n_features, diag, n_threads, n_rows):
+    """Doubles of scratch memory of a pass; of a pass by columns with ``n_rows``."""
     if n_rows is None:
-        size = kernels.workspace_size(n_components, n_features, n_threads, diag)
-    else:
-        size = kernels.column_workspace_size(n_components, n_features, n_rows,
-                                             n_threads, diag)
-    if not allocate:
-        return size
-    return np.empty(size) if size else None
+        return kernels.workspace_size(n_components, n_features, n_threads, diag)
+    return kernels.column_workspace_size(n_components, n_features, n_rows, n_threads, diag)
 
 
 class PassBuffers:
@@ -387,14 +371,13 @@ class PassBuffers:
         kernels = get_backend(backend)
         self.n_threads = effective_n_threads(n_threads, kernels)
         stats_bytes = 8 * n_components * n_features * (3 if diag else 2)
-        size = _workspace(kernels, n_components, n_features, diag, self.n_threads, n_rows,
-                          allocate=False)
+        size = _workspace_size(kernels, n_components, n_features, diag, self.n_threads,
+                               n_rows)
         check_memory(8 * size + stats_bytes,
                      f"the pass buffers of {n_components} components x {n_features:,} "
                      f"columns on {self.n_threads} thread(s)", self.n_threads)
         self.stats = SufficientStats(n_components, n_features, diag)
-        self.workspace = _workspace(kernels, n_components, n_features, diag,
-                                    self.n_threads, n_rows, allocate=True)
+        self.workspace = np.empty(size) if size else None
         self._post = np.empty((0, n_components))
         self._row_loglik = np.empty(0)
         self.post, self.row_loglik = self._post, self._row_loglik

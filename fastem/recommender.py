@@ -31,7 +31,7 @@ from ._validation import (Params, check_backend, check_fraction, check_max_iter,
 from ._version import __version__
 from .mixture import GaussianMixture
 
-__all__ = ["Recommender", "Scores", "SIDES"]
+__all__ = ["Recommender", "Scores", "SIDES", "prediction_scores"]
 
 SIDES = ("both", "users", "items")
 # Each fit starts from random rows: averaged over the restarts it predicts as
@@ -51,6 +51,21 @@ class Scores(NamedTuple):
 
     rmse: float
     mae: float
+
+
+def prediction_scores(predicted, actual):
+    """The :class:`Scores` of ``predicted`` ratings against the ``actual`` ones.
+
+    Parameters
+    ----------
+    predicted, actual : array-like of shape (m,)
+
+    Returns
+    -------
+    Scores
+    """
+    errors = np.asarray(predicted, dtype=np.float64) - np.asarray(actual, dtype=np.float64)
+    return Scores(float(np.sqrt(np.mean(errors * errors))), float(np.mean(np.abs(errors))))
 
 
 class _Side(NamedTuple):
@@ -486,10 +501,7 @@ class Recommender(SettingsMixin):
         Scores
             ``(rmse, mae)``: root mean squared and mean absolute error.
         """
-        ratings = np.asarray(ratings, dtype=np.float64)
-        errors = self.predict(users, items) - ratings
-        return Scores(float(np.sqrt(np.mean(errors * errors))),
-                      float(np.mean(np.abs(errors))))
+        return prediction_scores(self.predict(users, items), ratings)
 
     def fold_in(self, users, items, ratings):
         """Let the ratings of users inform their predictions, without a refit.

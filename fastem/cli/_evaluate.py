@@ -27,9 +27,10 @@ from typing import NamedTuple
 import numpy as np
 
 from .._selection import heldout_log_likelihood, split_entries
+from ..recommender import prediction_scores
 
 __all__ = ["HeldOut", "Evaluation", "split_ratings", "baseline_predictions",
-           "evaluate_holdout", "mixture_name", "recommender_name", "rmse", "mae"]
+           "evaluate_holdout", "mixture_name", "recommender_name"]
 
 # Shrinkage of the item and user biases, in ratings (Koren's lambda_2, lambda_3).
 ITEM_BIAS_SHRINKAGE = 25.0
@@ -151,34 +152,6 @@ def baseline_predictions(train, rows, cols):
     }
 
 
-def rmse(predicted, actual):
-    """Root mean squared error.
-
-    Parameters
-    ----------
-    predicted, actual : ndarray of shape (m,)
-
-    Returns
-    -------
-    float
-    """
-    return math.sqrt(np.mean((np.asarray(predicted, np.float64) - actual) ** 2))
-
-
-def mae(predicted, actual):
-    """Mean absolute error.
-
-    Parameters
-    ----------
-    predicted, actual : ndarray of shape (m,)
-
-    Returns
-    -------
-    float
-    """
-    return float(np.mean(np.abs(np.asarray(predicted, np.float64) - actual)))
-
-
 def _close(progress):
     if progress is not None and hasattr(progress, "close"):
         progress.close()
@@ -249,7 +222,7 @@ def evaluate_holdout(data, model, test_fraction, seed, *, progress=None, recomme
         predictions[recommender_name(recommender)] = recommender.predict(heldout.rows,
                                                                          heldout.cols)
     actual = heldout.values.astype(np.float64)
-    scores = [(method, rmse(guess, actual), mae(guess, actual))
+    scores = [(method, *prediction_scores(guess, actual))
               for method, guess in predictions.items()]
     loglik = heldout_log_likelihood(model, data, train) / actual.shape[0]
     return Evaluation(model, train, heldout, predictions, scores, fit_seconds, loglik,
