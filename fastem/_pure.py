@@ -180,7 +180,7 @@ def estep_pass(data, indices, indptr, means, variances, log_weights, post,
 
 def fused_pass(data, indices, indptr, means, variances, log_weights, hard, post,
                row_loglik, resp_sum, resp_x_sum, resp_obs_sum, resp_sq_sum,
-               n_threads, workspace=None):
+               n_threads, workspace=None, group_rows=None):
     """One EM iteration's pass: the E-step and the M-step's sufficient statistics.
 
     Parameters
@@ -203,6 +203,9 @@ def fused_pass(data, indices, indptr, means, variances, log_weights, hard, post,
         (n_components, n_features): Q[j, i] = sum_u post[u, j] (x_ui - means[j, i])^2.
     workspace : ndarray or None
         Scratch memory of ``workspace_size(...)`` doubles; unused here.
+    group_rows : int or None
+        The order in which the compiled pass reads the entries; this
+        backend's products read them all at once (it is not used).
     """
     variances = np.asarray(variances, dtype=np.float64)
     if hard and variances.ndim == 2:
