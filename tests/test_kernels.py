@@ -413,31 +413,35 @@ def _kernel_modules():
     return modules + [_kernels_avx2] if _kernels.cpu_has_avx2_fma() else modules
 
 
-def _grouped(module, data, params, group_rows, n_threads=1, hard=False):
+def _grouped(module, data, params, group_rows, n_threads=1):
     """The compiled fused pass with ``group_rows`` rows per group (0: by rows)."""
     n_components = params.means.shape[0]
     post = np.empty((data.n_samples, n_components))
     row_loglik = np.empty(data.n_samples)
     stats = _pass.SufficientStats(n_components, data.n_features, params.variances.ndim == 2)
     module.fused_pass(data.data, data.indices, data.indptr, params.means, params.variances,
-                      _pass.log_weights(params.weights, _pass.COURSE_WEIGHT_FLOOR), hard,
+                      _pass.log_weights(params.weights, _pass.COURSE_WEIGHT_FLOOR), False,
                       post, row_loglik, *stats.arrays(), n_threads, group_rows=group_rows)
     return {"post": post, "row_loglik": row_loglik, "resp_sum": stats.resp_sum,
             "resp_x_sum": stats.resp_x_sum, "resp_obs_sum": stats.resp_obs_sum,
             "resp_sq_sum": stats.resp_sq_sum}
 
 
+def _diag(params, n_features, seed):
+    """``params`` with one variance per component and column."""
+    rng = np.random.default_rng(seed)
+    n_components = params.means.shape[0]
+    return params._replace(variances=rng.uniform(0.3, 3.0, (n_components, n_features)))
+
+
 @needs_compiled
-@pytest.mark.parametrize("diag", [False, True])
 @pytest.mark.parametrize("n_components", [1, 3, 8, 12, 13, 48, 50])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-def test_group_pass_gives_the_statistics_of_the_row_pass(diag, n_components, dtype):
+def test_group_pass_gives_the_statistics_of_the_row_pass(n_components, dtype):
     # Groups of one row, of a few, of more rows than the matrix has; empty
     # rows and columns; 1e-12 relative, rounding of other orders.
     data, params = _random_problem(5, 150, 90, n_components, 0.8, dtype=dtype)
-    if diag:
-        rng = np.random.default_rng(6)
-        params = params._replace(variances=rng.uniform(0.3, 3.0, (n_components, 90)))
+    params = _diag(params, 90, 6)
     for module in _kernel_modules():
         expected = _grouped(module, data, params, 0)
         for group_rows in (1, 7, 64, 1000):
@@ -448,33 +452,37 @@ def test_group_pass_gives_the_statistics_of_the_row_pass(diag, n_components, dty
 
 @needs_compiled
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(problem=problems, n_threads=st.sampled_from([1, 2]), hard=st.booleans(),
-       group_rows=st.integers(1, 300))
-def test_group_pass_compiled_matches_pure(problem, n_threads, hard, group_rows):
+@given(problem=problems, n_threads=st.sampled_from([1, 2]), group_rows=st.integers(1, 300))
+def test_group_pass_compiled_matches_pure(problem, n_threads, group_rows):
     data, params = _random_problem(**problem)
-    expected = _fused(data, params, "python", hard=hard)
+    params = _diag(params, data.n_features, problem["seed"])
+    expected = _fused(data, params, "python")
     module = _kernel_modules()[-1]
-    _assert_same(_grouped(module, data, params, group_rows, n_threads, hard), expected,
-                 1e-10)
+    _assert_same(_grouped(module, data, params, group_rows, n_threads), expected, 1e-10)
 
 
 @needs_compiled
 def test_group_pass_int64_indices_and_no_entries():
     data, params = _random_problem(9, 30, 200, 5, 0.5)
+    params = _diag(params, 200, 1)
     wide = ObservedData(data.data, data.indices.astype(np.int64),
                         data.indptr.astype(np.int64), data.n_features)
     _assert_same(_grouped(_kernels, wide, params, 4), _grouped(_kernels, data, params, 0),
                  1e-12)
     empty = as_observed(np.full((6, 9), np.nan))
-    means = np.ascontiguousarray(params.means[:, :9])
-    nothing = _grouped(_kernels, empty, params._replace(means=means), 4)
+    narrow = params._replace(means=np.ascontiguousarray(params.means[:, :9]),
+                             variances=np.ascontiguousarray(params.variances[:, :9]))
+    nothing = _grouped(_kernels, empty, narrow, 4)
     assert_allclose(nothing["post"], np.broadcast_to(params.weights, (6, 5)), rtol=1e-12)
     assert not nothing["resp_x_sum"].any() and not nothing["resp_obs_sum"].any()
 
 
 @needs_compiled
-def test_group_pass_rejects_a_bad_group_size():
+def test_group_pass_rejects_a_bad_group_size_and_the_spherical_model():
     data, params = _random_problem(1, 10, 4, 3, 0.2)
+    with pytest.raises(ValueError, match="diag"):
+        _grouped(_kernels, data, params, 2)
+    params = _diag(params, 4, 0)
     with pytest.raises(ValueError, match="group_rows"):
         _grouped(_kernels, data, params, -1)
     with pytest.raises(TypeError):
@@ -482,34 +490,33 @@ def test_group_pass_rejects_a_bad_group_size():
 
 
 @needs_compiled
-def test_the_passes_rule_groups_only_large_sparse_matrices():
+def test_the_passes_rule_groups_only_large_sparse_matrices_of_the_diag_model():
     def indptr(n_samples, per_row):
         return np.arange(n_samples + 1, dtype=np.int64) * per_row
 
     netflix = indptr(480_189, 42)  # 20M ratings on the Netflix shape
-    group_rows = _kernels.pass_group_rows(netflix, 17_770, 12)
-    assert group_rows == _kernels.GROUP_ROWS
-    assert _kernels.pass_group_rows(netflix, 17_770, 12, diag=True) == 2 * group_rows
-    # Blocks that stay in cache (few columns or components), too few rows,
-    # too few entries per column for a group, or a group too large to copy.
-    assert _kernels.pass_group_rows(netflix, 500, 12) == 0
-    assert _kernels.pass_group_rows(netflix, 17_770, 2) == 0
-    assert _kernels.pass_group_rows(indptr(3000, 42), 17_770, 12) == 0
-    assert _kernels.pass_group_rows(indptr(480_189, 2), 17_770, 12) == 0
-    assert _kernels.pass_group_rows(indptr(480_189, 17_770), 17_770, 12) == 0
+    assert _kernels.pass_group_rows(netflix, 17_770, 8, diag=True) == _kernels.GROUP_ROWS
+    # The spherical model; blocks small enough for the caches (few columns or
+    # components); too few rows; too few entries per column for a group; a
+    # group too large to copy.
+    assert _kernels.pass_group_rows(netflix, 17_770, 32) == 0
+    assert _kernels.pass_group_rows(netflix, 500, 8, diag=True) == 0
+    assert _kernels.pass_group_rows(netflix, 17_770, 4, diag=True) == 0
+    assert _kernels.pass_group_rows(indptr(5000, 42), 17_770, 8, diag=True) == 0
+    assert _kernels.pass_group_rows(indptr(480_189, 2), 17_770, 8, diag=True) == 0
+    assert _kernels.pass_group_rows(indptr(480_189, 17_770), 17_770, 8, diag=True) == 0
 
 
 @needs_compiled
-@pytest.mark.parametrize("covariance_type", ["spherical", "diag"])
-def test_fit_by_row_groups_equals_the_fit_by_rows(covariance_type, monkeypatch):
+def test_fit_by_row_groups_equals_the_fit_by_rows(monkeypatch):
     data, _ = _random_problem(5, 300, 120, 4, 0.7)
-    settings = dict(n_components=4, covariance_type=covariance_type, random_state=0,
+    settings = dict(n_components=4, covariance_type="diag", random_state=0,
                     init_params="random_from_data", backend="cython", tol=1e-10)
     by_rows = fastem.GaussianMixture(**settings).fit(data)
     module = fastem._backend.get_backend("cython")
     monkeypatch.setattr(module, "GROUP_ROWS", 16)
     monkeypatch.setattr(module, "GROUP_MIN_BLOCK_BYTES", 0)
-    assert module.pass_group_rows(data.indptr, 120, 4) == 16
+    assert module.pass_group_rows(data.indptr, 120, 4, diag=True) == 16
     by_groups = fastem.GaussianMixture(**settings).fit(data)
     assert by_groups.n_iter_ == by_rows.n_iter_
     assert_allclose(by_groups.log_likelihood_, by_rows.log_likelihood_, rtol=1e-12)
