@@ -67,3 +67,18 @@ def backend(request):
         except (ImportError, OSError) as exc:
             _skip_or_fail(f"compiled backend fastem._kernels cannot be imported: {exc}")
     return name
+
+
+def pytest_collection_modifyitems(config, items):
+    """With FASTEM_TEST_DEFAULT_BACKEND_ONLY=1, run only what the default backend decides.
+
+    A test taking the ``backend`` fixture names its backend (both, in turn),
+    so its result does not depend on FASTEM_BACKEND: ``.ci/run`` sets this
+    for its second run of the suite, on the pure backend, after a first run
+    that ran those tests on both.
+    """
+    if os.environ.get("FASTEM_TEST_DEFAULT_BACKEND_ONLY") != "1":
+        return
+    kept = [item for item in items if "backend" not in getattr(item, "fixturenames", ())]
+    config.hook.pytest_deselected(items=[item for item in items if item not in kept])
+    items[:] = kept
