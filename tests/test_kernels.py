@@ -403,6 +403,15 @@ def test_wide_components_match_pure(n_components, diag):
 # the pass by row groups, each group's entries in column order
 # ---------------------------------------------------------------------------
 
+def _assert_same_fit(got, expected):
+    """Two fits that read the entries in other orders: the same run, to rounding."""
+    assert got.n_iter_ == expected.n_iter_
+    assert_allclose(got.log_likelihood_, expected.log_likelihood_, rtol=1e-12)
+    for name in ("weights_", "means_", "variances_"):
+        assert_allclose(getattr(got, name), getattr(expected, name), rtol=1e-10,
+                        err_msg=name)
+
+
 def _kernel_modules():
     """The compiled builds this CPU runs: the portable one, and the AVX2 one."""
     modules = [_kernels]
@@ -517,12 +526,7 @@ def test_fit_by_row_groups_equals_the_fit_by_rows(monkeypatch):
     monkeypatch.setattr(module, "GROUP_ROWS", 16)
     monkeypatch.setattr(module, "GROUP_MIN_BLOCK_BYTES", 0)
     assert module.pass_group_rows(data.indptr, 120, 4, diag=True) == 16
-    by_groups = fastem.GaussianMixture(**settings).fit(data)
-    assert by_groups.n_iter_ == by_rows.n_iter_
-    assert_allclose(by_groups.log_likelihood_, by_rows.log_likelihood_, rtol=1e-12)
-    for name in ("weights_", "means_", "variances_"):
-        assert_allclose(getattr(by_groups, name), getattr(by_rows, name), rtol=1e-10,
-                        err_msg=name)
+    _assert_same_fit(fastem.GaussianMixture(**settings).fit(data), by_rows)
 
 
 # ---------------------------------------------------------------------------
@@ -622,12 +626,7 @@ def test_fit_on_a_source_read_by_columns_equals_the_fit(backend, covariance_type
                     init_params="random_from_data", backend=backend, tol=1e-10)
     by_rows = fastem.GaussianMixture(**settings).fit(data)
     source = _memory.InMemorySource(data, backend=backend, columns=_transpose(data))
-    by_columns = fastem.GaussianMixture(**settings).fit(source)
-    assert by_columns.n_iter_ == by_rows.n_iter_
-    assert_allclose(by_columns.log_likelihood_, by_rows.log_likelihood_, rtol=1e-12)
-    for name in ("weights_", "means_", "variances_"):
-        assert_allclose(getattr(by_columns, name), getattr(by_rows, name), rtol=1e-10,
-                        err_msg=name)
+    _assert_same_fit(fastem.GaussianMixture(**settings).fit(source), by_rows)
     # Predictions on the source take the column pass's E-step.
     assert_allclose(by_rows.predict_proba(source), by_rows.predict_proba(data), rtol=1e-10,
                     atol=1e-300)
